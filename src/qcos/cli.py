@@ -1,0 +1,113 @@
+"""The ``qcos`` command line: providers, run, bridge and tunnel subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from qcos import __version__
+from qcos.exceptions import QcosError
+
+logger = logging.getLogger("qcos.cli")
+
+#: Subcommand groups contributed by subpackages: (module, function, parent group).
+#: Each function takes an argparse subparsers object and adds parsers whose
+#: ``func`` default is ``handler(args) -> int``. Modules must import cheaply.
+_PLUGINS: tuple[tuple[str, str, str], ...] = (
+    ("qcos.bridge.cli", "add_bridge_commands", "bridge"),
+    ("qcos.tunnels.cli", "add_bridge_commands", "bridge"),
+    ("qcos.tunnels.cli", "add_tunnel_command", "root"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qcos",
+        description="Orchestrate quantum-circuit experiments over Aer, Slurm and REST bridges.",
+    )
+    parser.add_argument("--version", action="version", version=f"qcos {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    providers = sub.add_parser("providers", help="list registered node providers")
+    providers.add_argument("--json", action="store_true", help="print {name: display name} as JSON")
+    providers.set_defaults(func=_cmd_providers)
+
+    run = sub.add_parser("run", help="run one OpenQASM file on a cluster and print its counts as JSON")
+    run.add_argument("qasm", help="an OpenQASM 2 or 3 file")
+    run.add_argument("--shots", type=int, default=1024, help="total shots (default 1024)")
+    run.add_argument("--seed", type=int, default=None, help="run seed; the same seed gives the same counts")
+    run.add_argument("--cluster", default=None,
+                     help="cluster YAML: a list of {provider: NAME, ...kwargs} (default: one local_cpu node)")
+    run.add_argument("--chunk-shots", type=int, default=None, help="shots per chunk (default: the QVM's)")
+    run.add_argument("--full", action="store_true", help="print the whole result (chunks, nodes, timings)")
+    run.set_defaults(func=_cmd_run)
+
+    groups = {"root": sub}
+    bridge = sub.add_parser("bridge", help="run, deploy and manage REST bridges")
+    groups["bridge"] = bridge.add_subparsers(dest="bridge_command", required=True, metavar="ACTION")
+    for module_name, function_name, group in _PLUGINS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            logger.debug("CLI plugin %s not available: %s", module_name, error)
+            continue
+        add = getattr(module, function_name, None)
+        if add is not None:
+            add(groups[group])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except QcosError as error:
+        print(f"qcos: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("qcos: interrupted", file=sys.stderr)
+        return 130
+
+
+def _cmd_providers(args: argparse.Namespace) -> int:
+    from qcos.providers import NodeProviderRegistry
+
+    listing = NodeProviderRegistry.list()
+    if args.json:
+        print(json.dumps(listing, indent=2))
+        return 0
+    width = max(map(len, listing), default=0)
+    for name, display in listing.items():
+        print(f"{name:<{width}}  {display}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from qcos.circuits.qasm import load_file
+    from qcos.providers.cluster import ClusterBuilder, load_cluster_file
+    from qcos.qvm import DistributedQVM
+
+    if args.shots < 1:
+        raise QcosError(f"--shots must be a positive integer, got {args.shots}")
+    circuit = load_file(args.qasm)
+    builder = load_cluster_file(args.cluster) if args.cluster else ClusterBuilder().add("local_cpu")
+    options = {} if args.chunk_shots is None else {"chunk_shots": args.chunk_shots}
+    with builder.build() as registry:
+        qvm = DistributedQVM(registry, shots=args.shots, seed=args.seed, **options)
+        result = qvm.run(circuit)
+    print(json.dumps(result.to_dict() if args.full else result.counts, indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

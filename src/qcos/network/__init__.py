@@ -1,0 +1,1 @@
+"""Aliases for the original system's module names (``network.node_providers`` etc.)."""

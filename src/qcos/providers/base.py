@@ -1,0 +1,125 @@
+"""The :class:`NodeProvider` ABC: how a backend turns kwargs into nodes and runs chunks."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from qcos.providers.spec import QPUNodeSpec
+
+if TYPE_CHECKING:
+    from qiskit import QuantumCircuit
+
+logger = logging.getLogger(__name__)
+
+Counts = dict[str, int]
+#: What ``execute_batch`` returns per task: counts, ``None`` (run it on the built-in
+#: Aer executor instead) or an exception (this task failed; re-run it elsewhere).
+TaskOutcome = Counts | None | BaseException
+
+
+@dataclass(frozen=True)
+class ShotTask:
+    """One chunk of shots of one circuit: the unit of work a node runs.
+
+    ``seed`` is derived from the run seed, the circuit and ``chunk_index`` only, so
+    counts do not depend on which node runs the chunk or when.
+    """
+
+    circuit: QuantumCircuit
+    shots: int
+    seed: int | None
+    circuit_index: int = 0
+    chunk_index: int = 0
+
+    @property
+    def key(self) -> str:
+        """A short stable label, e.g. ``c12/k0``, for logs and errors."""
+        return f"c{self.circuit_index}/k{self.chunk_index}"
+
+
+class NodeProvider(ABC):
+    """A backend family that contributes nodes to a cluster.
+
+    Subclasses set ``DISPLAY_NAME`` and implement :meth:`build_nodes`. They may
+    override :meth:`execute` (one chunk) and/or :meth:`execute_batch` (many chunks at
+    once, for queue- or batch-oriented backends); when neither is overridden, or
+    ``execute`` raises ``NotImplementedError`` or returns ``None``, qcos runs the chunk
+    with its built-in Aer executor using the node's ``options``.
+    """
+
+    DISPLAY_NAME: ClassVar[str] = ""
+
+    #: Why the last health check failed (shown in status reports and warnings).
+    health_reason: str | None = None
+
+    @abstractmethod
+    def build_nodes(self, **kwargs: Any) -> list[QPUNodeSpec]:
+        """Turn the kwargs given to ``ClusterBuilder.add`` into at least one node.
+
+        Raise ``ValueError`` for missing or invalid kwargs.
+        """
+
+    def execute(
+        self,
+        circuit: QuantumCircuit,
+        shots: int,
+        node_spec: QPUNodeSpec,
+    ) -> Counts | None:
+        """Run ``shots`` shots of ``circuit`` on ``node_spec`` and return counts.
+
+        Return ``None`` or raise ``NotImplementedError`` (the default) to let the
+        built-in Aer executor run it. Overrides may accept a keyword-only ``seed``
+        argument; qcos then passes the chunk's reproducible seed.
+        """
+        raise NotImplementedError
+
+    def execute_batch(self, tasks: Sequence[ShotTask], node_spec: QPUNodeSpec) -> list[TaskOutcome]:
+        """Run many chunks on one node; the default calls :meth:`execute` per task.
+
+        Return one outcome per task, in order: counts, ``None`` (fall back to the
+        built-in executor) or an exception instance (that task alone failed and is
+        re-run elsewhere). Raising fails the whole batch on this node.
+        """
+        seeded = accepts_seed(type(self).execute)
+        outcomes: list[TaskOutcome] = []
+        for task in tasks:
+            try:
+                if seeded:
+                    counts = self.execute(task.circuit, task.shots, node_spec, seed=task.seed)  # type: ignore[call-arg]
+                else:
+                    counts = self.execute(task.circuit, task.shots, node_spec)
+            except NotImplementedError:
+                counts = None
+            outcomes.append(counts)
+        return outcomes
+
+    def health_check(self) -> bool:
+        """Return False when the backend is unreachable; its nodes then go offline."""
+        return True
+
+    def close(self) -> None:  # noqa: B027 - optional hook, deliberately empty
+        """Release connections, tunnels or executors; called by ``QPURegistry.close()``."""
+
+    @classmethod
+    def uses_builtin_executor(cls) -> bool:
+        """True when the class runs nothing itself (neither execute nor execute_batch overridden)."""
+        return cls.execute is NodeProvider.execute and cls.execute_batch is NodeProvider.execute_batch
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.DISPLAY_NAME!r}>"
+
+
+@lru_cache(maxsize=256)
+def accepts_seed(function: Any) -> bool:
+    """Whether an ``execute`` implementation takes a ``seed`` keyword."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return "seed" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())

@@ -1,0 +1,246 @@
+"""``DistributedQVM``: run circuits on a cluster of nodes as reproducible chunks of shots."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from qiskit import QuantumCircuit
+
+from qcos.circuits.qasm import loads as load_qasm
+from qcos.exceptions import DispatchError, NoEligibleNodeError, QcosError
+from qcos.providers.base import ShotTask, TaskOutcome
+from qcos.providers.cluster import NodeHandle, QPURegistry
+from qcos.qvm import aer
+from qcos.qvm.modes import QVMMode
+from qcos.qvm.result import BatchResult, QVMResult
+from qcos.qvm.scheduler import Chunk, ChunkScheduler
+from qcos.qvm.seeds import chunk_seed, circuit_keys, new_run_seed, split_shots
+
+logger = logging.getLogger(__name__)
+
+#: Shots per chunk unless set: each chunk re-simulates the circuit, so chunks only pay
+#: off when shots dominate the cost; 1024 keeps ordinary runs to one chunk per circuit.
+DEFAULT_CHUNK_SHOTS = 1024
+
+_AER_OPTION_NAMES = frozenset(aer.AerSimulator._default_options().__dict__)
+
+
+class DistributedQVM:
+    """A virtual QPU made of every online node of a cluster.
+
+    Circuits are split into chunks of at most ``chunk_shots`` shots; each chunk's seed is
+    derived from the run seed, the circuit (its structure, or the key you pass) and the
+    chunk index, so with a seed the merged counts are identical whatever the cluster's
+    shape and whichever node finishes first.
+    """
+
+    def __init__(
+        self,
+        registry: QPURegistry,
+        mode: QVMMode | str = QVMMode.EMULATED,
+        shots: int = 1024,
+        seed: int | None = None,
+        *,
+        chunk_shots: int = DEFAULT_CHUNK_SHOTS,
+        max_attempts: int = 4,
+        max_node_failures: int = 2,
+        chunk_timeout_s: float | None = None,
+        max_batch: int = 256,
+        optimization_level: int = 1,
+        progress: bool | None = None,
+    ) -> None:
+        if not isinstance(registry, QPURegistry):
+            raise TypeError(f"DistributedQVM needs the QPURegistry from ClusterBuilder().build(), got {type(registry).__name__}")
+        self.registry = registry
+        self.mode = QVMMode(mode)
+        self.shots = _positive_int("shots", shots)
+        self.seed = seed
+        self.chunk_shots = _positive_int("chunk_shots", chunk_shots)
+        self.max_attempts = _positive_int("max_attempts", max_attempts)
+        self.max_node_failures = _positive_int("max_node_failures", max_node_failures)
+        self.chunk_timeout_s = chunk_timeout_s
+        self.max_batch = _positive_int("max_batch", max_batch)
+        self.optimization_level = optimization_level
+        self.progress = progress
+        self._prepared: dict[tuple[int, tuple], QuantumCircuit] = {}
+        self._prepare_locks: dict[tuple[int, tuple], threading.Lock] = {}
+        self._prepare_guard = threading.Lock()
+        self._transpile_s: dict[int, float] = {}
+
+    # -- public API -------------------------------------------------------
+    def run(
+        self,
+        circuits: QuantumCircuit | str | Sequence[QuantumCircuit | str],
+        shots: int | None = None,
+        seed: int | None = None,
+        *,
+        keys: Iterable[str] | None = None,
+    ) -> QVMResult | list[QVMResult]:
+        """Run one circuit (returns a QVMResult) or a list (returns a list of them)."""
+        if isinstance(circuits, (QuantumCircuit, str)):
+            return self.run_batch([circuits], shots, seed, keys=keys)[0]
+        return list(self.run_batch(circuits, shots, seed, keys=keys))
+
+    def run_batch(
+        self,
+        circuits: Sequence[QuantumCircuit | str],
+        shots: int | None = None,
+        seed: int | None = None,
+        *,
+        keys: Iterable[str] | None = None,
+    ) -> BatchResult:
+        """Run many circuits at once; ``keys`` (e.g. circuit ids) pin each circuit's seeds."""
+        started = time.perf_counter()
+        circuits = [_as_circuit(c, i) for i, c in enumerate(circuits)]
+        if not circuits:
+            raise QcosError("run_batch: no circuits given")
+        shots = self.shots if shots is None else _positive_int("shots", shots)
+        run_seed = seed if seed is not None else (self.seed if self.seed is not None else new_run_seed())
+        try:
+            circuit_key_list = circuit_keys(circuits, keys)
+        except ValueError as error:
+            raise QcosError(f"run_batch: {error}") from error
+        handles = self._eligible_handles(circuits)
+        chunks = [
+            Chunk(ShotTask(circuit, part, chunk_seed(run_seed, key, k), index, k), circuit.num_qubits)
+            for index, (circuit, key) in enumerate(zip(circuits, circuit_key_list, strict=True))
+            for k, part in enumerate(split_shots(shots, self.chunk_shots))
+        ]
+        self._prepared.clear()
+        self._transpile_s.clear()
+        scheduler = ChunkScheduler(
+            handles, self._run_on_node, max_attempts=self.max_attempts,
+            max_node_failures=self.max_node_failures, timeout_s=self.chunk_timeout_s,
+            max_batch=self.max_batch, progress=self.progress,
+        )
+        outcome = scheduler.run(chunks)
+        wall = time.perf_counter() - started
+        results = self._assemble(circuits, circuit_key_list, shots, run_seed, outcome.records, wall)
+        batch = BatchResult(results, seed=run_seed, wall_s=wall, per_node=outcome.per_node, mode=self.mode.value)
+        if outcome.failed:
+            lines = [f"  {c.task.key} ({circuits[c.task.circuit_index].name}): {'; '.join(c.errors[-3:]) or 'no node could take it'}"
+                     for c in outcome.failed[:10]]
+            more = f"\n  ... and {len(outcome.failed) - 10} more" if len(outcome.failed) > 10 else ""
+            raise DispatchError(
+                f"{len(outcome.failed)} of {len(chunks)} chunk(s) could not run on any node:\n" + "\n".join(lines) + more
+                + "\nCheck the nodes' logs and health (registry.status_report()); add a fallback node such as local_cpu.",
+                partial=batch,
+            )
+        logger.info("ran %d circuit(s), %d shots each, in %.3fs (seed %d)", len(circuits), shots, wall, run_seed)
+        return batch
+
+    # -- internals --------------------------------------------------------
+    def _eligible_handles(self, circuits: list[QuantumCircuit]) -> list[NodeHandle]:
+        if self.mode is QVMMode.LOCAL:
+            from qcos.providers.local import LocalCPUProvider
+
+            spec = LocalCPUProvider().build_nodes(id_prefix="qvm-local")[0]
+            return [NodeHandle(spec, LocalCPUProvider(), "local_cpu")]
+        online = [h for h in self.registry.handles if h.spec.online]
+        if not online:
+            reasons = "; ".join(f"{s.node_id}: {s.offline_reason}" for s in self.registry.nodes) or "the cluster is empty"
+            raise NoEligibleNodeError(f"no node is online ({reasons}); check the providers' health or add local_cpu")
+        widest = max(h.spec.max_qubits for h in online)
+        for circuit in circuits:
+            if circuit.num_qubits > widest:
+                available = sorted({f"{h.spec.node_id}={h.spec.max_qubits}" for h in online})
+                raise NoEligibleNodeError(
+                    f"circuit {circuit.name!r} needs {circuit.num_qubits} qubits but the online nodes take at most "
+                    f"{widest} (max_qubits: {', '.join(available)}); add a node with max_qubits >= {circuit.num_qubits}"
+                )
+        return online
+
+    def _run_on_node(self, handle: NodeHandle, tasks: Sequence[ShotTask]) -> list[TaskOutcome]:
+        provider = handle.provider
+        if self.mode is QVMMode.LOCAL or provider.uses_builtin_executor():
+            outcomes: list[TaskOutcome] = [None] * len(tasks)
+        else:
+            outcomes = list(provider.execute_batch(tasks, handle.spec))
+            if len(outcomes) != len(tasks):
+                return outcomes  # the scheduler reports the mismatch
+        options = {k: v for k, v in handle.spec.options.items() if k in _AER_OPTION_NAMES}
+        for i, (task, outcome) in enumerate(zip(tasks, outcomes, strict=True)):
+            if outcome is None:
+                try:
+                    circuit = self._prepare(task, options)
+                    outcomes[i] = aer.run_counts(circuit, task.shots, task.seed, options, node_id=handle.spec.node_id)
+                except Exception as error:
+                    outcomes[i] = error
+        return outcomes
+
+    def _prepare(self, task: ShotTask, options: Mapping[str, Any]) -> QuantumCircuit:
+        """Transpile a circuit once per target (reused pass manager), shared by its chunks."""
+        key = (task.circuit_index, aer.options_key(options))
+        prepared = self._prepared.get(key)
+        if prepared is not None:
+            return prepared
+        with self._prepare_guard:
+            lock = self._prepare_locks.setdefault(key, threading.Lock())
+        with lock:
+            prepared = self._prepared.get(key)
+            if prepared is None:
+                started = time.perf_counter()
+                prepared = aer.prepare(task.circuit, options, self.optimization_level)
+                self._transpile_s[task.circuit_index] = self._transpile_s.get(task.circuit_index, 0.0) + (
+                    time.perf_counter() - started
+                )
+                self._prepared[key] = prepared
+        return prepared
+
+    def _assemble(self, circuits, keys, shots, run_seed, records, wall) -> list[QVMResult]:  # type: ignore[no-untyped-def]
+        by_circuit: dict[int, list] = {}
+        for (circuit_index, _), record in records.items():
+            by_circuit.setdefault(circuit_index, []).append(record)
+        results = []
+        for index, circuit in enumerate(circuits):
+            chunks = sorted(by_circuit.get(index, []), key=lambda r: r.chunk_index)
+            merged: dict[str, int] = {}
+            for chunk in chunks:
+                for outcome, count in chunk.counts.items():
+                    merged[outcome] = merged.get(outcome, 0) + count
+            results.append(
+                QVMResult(
+                    name=circuit.name,
+                    counts=dict(sorted(merged.items())),
+                    shots=sum(c.shots for c in chunks),
+                    seed=run_seed,
+                    num_qubits=circuit.num_qubits,
+                    chunks=chunks,
+                    timings={
+                        "transpile_s": self._transpile_s.get(index, 0.0),
+                        "execute_s": sum(c.duration_s for c in chunks),
+                        "wall_s": wall,
+                    },
+                    metadata={"mode": self.mode.value, "key": keys[index], "requested_shots": shots,
+                              "chunk_shots": self.chunk_shots, "num_clbits": circuit.num_clbits},
+                )
+            )
+        return results
+
+    def __repr__(self) -> str:
+        return f"<DistributedQVM {self.mode.value} {len(self.registry)} nodes shots={self.shots} seed={self.seed}>"
+
+
+def _as_circuit(circuit: QuantumCircuit | str, index: int) -> QuantumCircuit:
+    if isinstance(circuit, str):
+        circuit = load_qasm(circuit, source=f"circuit #{index}")
+    if not isinstance(circuit, QuantumCircuit):
+        raise QcosError(f"circuit #{index}: expected a QuantumCircuit or OpenQASM text, got {type(circuit).__name__}")
+    if circuit.num_clbits == 0:
+        raise QcosError(
+            f"circuit #{index} ({circuit.name!r}) measures nothing: add measurements, e.g. circuit.measure_all()"
+        )
+    if circuit.parameters:
+        names = ", ".join(sorted(p.name for p in circuit.parameters))
+        raise QcosError(f"circuit #{index} ({circuit.name!r}) has unbound parameters ({names}): assign_parameters() first")
+    return circuit
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise QcosError(f"{name} must be a positive integer, got {value!r}")
+    return value
