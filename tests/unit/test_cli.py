@@ -1,0 +1,53 @@
+"""The qcos command line, run as a user would (a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+QASM = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[3] q;\nbit[3] c;\nh q[0];\ncx q[0], q[1];\ncx q[1], q[2];\nc = measure q;\n'
+
+
+def qcos(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "qcos", *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def test_providers_lists_builtins_with_display_names():
+    out = qcos("providers", "--json")
+    assert out.returncode == 0, out.stderr
+    listing = json.loads(out.stdout)
+    assert listing["local_cpu"] == "Local Aer (CPU)" and "mock" in listing
+
+
+def test_run_prints_counts_and_is_reproducible(tmp_path):
+    path = tmp_path / "ghz.qasm"
+    path.write_text(QASM)
+    first = qcos("run", str(path), "--shots", "2000", "--seed", "7")
+    assert first.returncode == 0, first.stderr
+    counts = json.loads(first.stdout)
+    assert set(counts) == {"000", "111"} and sum(counts.values()) == 2000
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text("- {provider: local_cpu, n_nodes: 3}\n")
+    second = qcos("run", str(path), "--shots", "2000", "--seed", "7", "--cluster", str(cluster), "--chunk-shots", "300")
+    third = qcos("run", str(path), "--shots", "2000", "--seed", "7", "--chunk-shots", "300")
+    assert json.loads(second.stdout) == json.loads(third.stdout)
+    full = json.loads(qcos("run", str(path), "--shots", "10", "--seed", "1", "--full").stdout)
+    assert full["node_ids"] == ["local-cpu-0"] and full["seed"] == 1
+
+
+def test_run_reports_bad_input_without_traceback(tmp_path):
+    bad = tmp_path / "bad.qasm"
+    bad.write_text(QASM.replace("cx q[1], q[2];", "cx q[1], q[2;"))
+    out = qcos("run", str(bad))
+    assert out.returncode == 2
+    assert "bad.qasm: invalid OpenQASM 3: syntax error at line 7" in out.stderr
+    assert "Traceback" not in out.stderr
+    missing = qcos("run", str(tmp_path / "nope.qasm"))
+    assert missing.returncode == 2 and "cannot read OpenQASM file" in missing.stderr
+    cluster = tmp_path / "c.yaml"
+    cluster.write_text("- {provider: local_cpu, n_node: 2}\n")
+    good = tmp_path / "good.qasm"
+    good.write_text(QASM)
+    wrong = qcos("run", str(good), "--cluster", str(cluster))
+    assert wrong.returncode == 2 and "unknown argument(s) ['n_node']" in wrong.stderr
