@@ -1,0 +1,485 @@
+"""The dispatcher: ShotTasks -> job arrays through submitit, with retries, progress and cancel.
+
+One :class:`SlurmDispatcher` serves a provider. ``run(tasks)`` may be called from many
+threads at once (DistributedQVM calls ``execute_batch`` from one thread per node):
+requests arriving within ``gather_s`` of each other are merged and split into array
+tasks of at most ``circuits_per_task`` chunks, so a batch costs one ``sbatch`` whatever
+the number of nodes. A single monitor thread polls Slurm (one ``sacct`` call per tick,
+through submitit's shared watcher), collects results as tasks finish, resubmits failed
+tasks (bounded) and cancelled ones (once), and routes counts back to each caller.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import math
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qcos.dispatch.slurm.settings import SlurmConfigError, SlurmSettings
+from qcos.dispatch.slurm.store import Counts, ResultStore, cache_key
+from qcos.dispatch.slurm.task import ChunkRunner, ChunkSpec
+from qcos.exceptions import NodeExecutionError, SlurmError
+from qcos.providers.base import ShotTask, TaskOutcome
+
+logger = logging.getLogger(__name__)
+
+#: Errors a retry cannot fix: the task fails the same way wherever it runs.
+_NON_RETRYABLE = ("GPUUnavailableError", "QasmError")
+#: How long a finished job may lack its result file before it counts as failed (shared FS lag).
+_RESULT_GRACE_S = 5.0
+
+
+class SlurmSubmissionError(SlurmError):
+    """``sbatch`` (or the local executor) refused a submission; the message is Slurm's."""
+
+
+@dataclass
+class DispatchStats:
+    """Counters for one dispatcher (all runs); ``sbatch_calls`` counts Slurm submissions."""
+
+    sbatch_calls: int = 0
+    submissions: int = 0
+    array_tasks: int = 0
+    retries: int = 0
+    cancel_resubmits: int = 0
+    cache_hits: int = 0
+    chunks_done: int = 0
+    chunks_failed: int = 0
+    job_ids: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__, job_ids=list(self.job_ids))
+
+
+@dataclass
+class _Request:
+    tasks: Sequence[ShotTask]
+    node_id: str
+    outcomes: list[TaskOutcome]
+    remaining: int
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def resolve(self, index: int, outcome: TaskOutcome) -> None:
+        self.outcomes[index] = outcome
+        self.remaining -= 1
+        if self.remaining <= 0:
+            self.done.set()
+
+
+@dataclass
+class _Group:
+    """One array task: chunks of (possibly several) requests and its attempts so far."""
+
+    entries: list[tuple[_Request, int]]
+    specs: list[ChunkSpec]
+    failures: int = 0
+    cancels: int = 0
+    job: Any = None
+    terminal_since: float | None = None
+    history: list[str] = field(default_factory=list)
+
+
+class SlurmDispatcher:
+    """Runs ShotTasks as submitit job arrays (Slurm, or the local/debug executors)."""
+
+    def __init__(self, settings: SlurmSettings) -> None:
+        self.settings = settings
+        self.stats = DispatchStats()
+        self.store = ResultStore(settings.results_folder)
+        self._aer_options = settings.task_aer_options()
+        self._executor = make_executor(settings)
+        self._cond = threading.Condition()
+        self._incoming: list[_Request] = []
+        self._first_incoming = 0.0
+        self._queued: list[_Group] = []
+        self._live: list[_Group] = []
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._bar: Any = None
+        self._last_sacct = 0.0
+        atexit.register(self._cancel_at_exit)
+
+    # -- public -----------------------------------------------------------
+    def run(self, tasks: Sequence[ShotTask], node_id: str = "slurm") -> list[TaskOutcome]:
+        """Run tasks and return one outcome per task: counts, or an exception for a task that failed.
+
+        Ctrl-C cancels the jobs this dispatcher has in flight (finished chunks stay in the
+        result store and are reused by the next run with the same seed) and re-raises.
+        """
+        request = self.submit(tasks, node_id)
+        try:
+            while not request.done.wait(0.2):
+                if self._closed:
+                    raise SlurmError("the Slurm dispatcher was closed while a run was waiting")
+        except KeyboardInterrupt:
+            cancelled = self.cancel_all()
+            logger.warning("interrupted: cancelled %d Slurm job(s); finished chunks are kept in %s",
+                           cancelled, self.settings.results_folder)
+            raise
+        return list(request.outcomes)
+
+    def submit(self, tasks: Sequence[ShotTask], node_id: str = "slurm") -> _Request:
+        """Queue tasks without waiting; ``request.done`` is set once every outcome is in."""
+        if self._closed:
+            raise SlurmError("this Slurm dispatcher is closed; build a new cluster")
+        request = _Request(list(tasks), node_id, [None] * len(tasks), len(tasks))
+        if not tasks:
+            request.done.set()
+            return request
+        with self._cond:
+            if not self._incoming:
+                self._first_incoming = time.monotonic()
+            self._incoming.append(request)
+            self._ensure_thread()
+            self._cond.notify_all()
+        return request
+
+    def live_job_ids(self) -> list[str]:
+        """Ids of the submitted jobs still running or queued (array tasks as ``ARRAY_INDEX``)."""
+        with self._cond:
+            return [str(g.job.job_id) for g in self._live if g.job is not None]
+
+    def cancel_all(self) -> int:
+        """Cancel every job in flight and fail their chunks; return how many were cancelled."""
+        with self._cond:
+            groups, self._live = list(self._live), []
+            queued, self._queued = list(self._queued), []
+            incoming, self._incoming = list(self._incoming), []
+        self._cancel_jobs([g.job for g in groups if g.job is not None])
+        error = SlurmError("cancelled (interrupted or dispatcher closed) before it finished")
+        with self._cond:
+            for group in groups + queued:
+                self._fail_group(group, str(error))
+            for request in incoming:
+                for index in range(len(request.tasks)):
+                    if request.outcomes[index] is None:
+                        request.resolve(index, error)
+        return len(groups)
+
+    def close(self) -> None:
+        """Cancel what is still in flight and stop the monitor thread."""
+        if self._closed:
+            return
+        self.cancel_all()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        atexit.unregister(self._cancel_at_exit)
+        self._close_bar()
+
+    # -- monitor thread ---------------------------------------------------
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._monitor, name="qcos-slurm-monitor", daemon=True)
+            self._thread.start()
+
+    def _monitor(self) -> None:
+        tick = 0.1 if self.settings.executor != "slurm" else min(0.5, self.settings.poll_s)
+        while True:
+            with self._cond:
+                if self._closed:
+                    return
+                if not (self._incoming or self._queued or self._live):
+                    self._close_bar()
+                    self._cond.wait(1.0)
+                    continue
+                incoming: list[_Request] = []
+                if self._incoming and time.monotonic() - self._first_incoming >= self.settings.gather_s:
+                    incoming, self._incoming = self._incoming, []
+            try:
+                if incoming:
+                    self._accept(incoming)
+                self._submit_queued()
+                self._poll()
+            except Exception:  # the monitor must survive anything; fail loudly in the log
+                logger.exception("Slurm dispatcher monitor error")
+            with self._cond:
+                self._cond.wait(tick)
+
+    def _accept(self, requests: list[_Request]) -> None:
+        """Turn new requests into groups (array tasks), answering cache hits at once."""
+        from qcos.circuits.qasm import dumps
+
+        entries: list[tuple[_Request, int]] = []
+        specs: list[ChunkSpec] = []
+        hits = 0
+        for request in requests:
+            texts: dict[int, str] = {}
+            for index, task in enumerate(request.tasks):
+                try:
+                    qasm = texts.get(id(task.circuit))
+                    if qasm is None:
+                        qasm = texts[id(task.circuit)] = dumps(task.circuit)
+                except Exception as error:
+                    with self._cond:
+                        request.resolve(index, NodeExecutionError(request.node_id, f"{task.key}: cannot export QASM: {error}"))
+                    continue
+                key = cache_key(qasm, task.shots, task.seed, self._aer_options)
+                if self.settings.reuse_results and task.seed is not None:
+                    counts = self.store.read(key, task.shots)
+                    if counts is not None:
+                        hits += 1
+                        with self._cond:
+                            request.resolve(index, counts)
+                        continue
+                entries.append((request, index))
+                specs.append(ChunkSpec(key, f"{request.node_id}/{task.key}", qasm, task.shots, task.seed))
+        groups = _split(entries, specs, self.settings.circuits_per_task)
+        with self._cond:
+            self.stats.cache_hits += hits
+            self._queued.extend(groups)
+        if hits:
+            logger.info("reused %d chunk result(s) from %s", hits, self.settings.results_folder)
+        self._progress_add(len(specs))
+
+    def _submit_queued(self) -> None:
+        with self._cond:
+            if not self._queued:
+                return
+            if self.settings.executor == "local":  # no Slurm to throttle the array: do it here
+                free = max(0, self.settings.array_parallelism - len(self._live))
+                batch, self._queued = self._queued[:free], self._queued[free:]
+            else:
+                batch, self._queued = self._queued, []
+        if not batch:
+            return
+        runners = [ChunkRunner(g.specs, dict(self._aer_options), str(self.settings.results_folder)) for g in batch]
+        try:
+            jobs = self._executor.submit_array(runners)
+        except Exception as error:
+            message = _submission_message(self.settings, len(batch), error)
+            logger.error("%s", message)
+            with self._cond:
+                for group in batch:
+                    self._fail_group(group, message)
+            return
+        with self._cond:
+            self.stats.submissions += 1
+            self.stats.array_tasks += len(jobs)
+            if self.settings.executor == "slurm":
+                self.stats.sbatch_calls += 1
+                self.stats.job_ids.append(str(jobs[0].job_id).split("_")[0])
+            else:
+                self.stats.job_ids.extend(str(job.job_id) for job in jobs)
+            for group, job in zip(batch, jobs, strict=True):
+                group.job, group.terminal_since = job, None
+                self._live.append(group)
+        logger.info("submitted %d array task(s) (%d chunks) via %s executor: %s", len(jobs),
+                    sum(len(g.specs) for g in batch), self.settings.executor,
+                    str(jobs[0].job_id).split("_")[0] if jobs else "-")
+
+    def _poll(self) -> None:
+        with self._cond:
+            live = list(self._live)
+        if not live:
+            return
+        executor = self.settings.executor
+        if executor == "slurm" and time.monotonic() - self._last_sacct >= self.settings.poll_s:
+            self._last_sacct = time.monotonic()
+            live[0].job.watcher.update()  # one sacct call for every registered job
+        for group in live:
+            outcome = self._check(group)
+            if outcome is not None:
+                self._finish(group, *outcome)
+
+    def _check(self, group: _Group) -> tuple[str, Any] | None:
+        """('ok', counts list) / ('failed', reason) / ('cancelled', reason), or None while running."""
+        job = group.job
+        if self.settings.executor == "debug":
+            try:
+                return "ok", job.submission().result()
+            except Exception as error:
+                return "failed", f"{type(error).__name__}: {error}"
+        result_file = job.paths.result_pickle
+        if result_file.exists():
+            from submitit.core.utils import pickle_load
+
+            try:
+                status, payload = pickle_load(result_file)
+            except Exception as error:  # partially visible on a slow shared FS: try again next tick
+                logger.debug("result of %s not readable yet: %s", job.job_id, error)
+                return None
+            if status == "success":
+                return "ok", payload
+            return "failed", _last_line(str(payload))
+        if self.settings.executor == "slurm":
+            state = job.watcher.get_state(str(job.job_id), mode="cache")
+            finished = job.watcher.is_done(str(job.job_id), mode="cache")
+        else:
+            state = job.get_info().get("jobState", "UNKNOWN")
+            finished = state != "RUNNING"
+        if not finished:
+            group.terminal_since = None
+            return None
+        now = time.monotonic()
+        if group.terminal_since is None:
+            group.terminal_since = now
+            return None
+        if now - group.terminal_since < _RESULT_GRACE_S:
+            return None
+        kind = "cancelled" if state.upper().startswith("CANCELLED") or state == "INTERRUPTED" else "failed"
+        detail = _stderr_tail(job)
+        return kind, f"job {job.job_id} ended {state} without a result" + (f": {detail}" if detail else "")
+
+    def _finish(self, group: _Group, kind: str, payload: Any) -> None:
+        with self._cond:
+            if group in self._live:
+                self._live.remove(group)
+            else:
+                return  # cancelled meanwhile
+            if kind == "ok":
+                if not isinstance(payload, list) or len(payload) != len(group.entries):
+                    kind, payload = "failed", f"task returned {type(payload).__name__}, expected {len(group.entries)} counts"
+                else:
+                    for (request, index), counts in zip(group.entries, payload, strict=True):
+                        request.resolve(index, _as_counts(counts))
+                    self.stats.chunks_done += len(group.entries)
+                    self._progress_update(len(group.entries))
+                    return
+            job_id = group.job.job_id if group.job is not None else "?"
+            group.history.append(f"{job_id}: {payload}")
+            if kind == "cancelled" and group.cancels < self.settings.max_cancel_resubmits:
+                group.cancels += 1
+                self.stats.cancel_resubmits += 1
+                logger.warning("Slurm job %s was cancelled; resubmitting its %d chunk(s) once", job_id, len(group.specs))
+                self._queued.append(group)
+                return
+            retryable = kind == "failed" and not any(name in str(payload) for name in _NON_RETRYABLE)
+            if retryable and group.failures < self.settings.max_retries:
+                group.failures += 1
+                self.stats.retries += 1
+                logger.warning("Slurm job %s failed (%s); retry %d of %d", job_id, payload, group.failures,
+                               self.settings.max_retries)
+                self._queued.append(group)
+                return
+            self._fail_group(group, "; ".join(group.history[-3:]))
+
+    def _fail_group(self, group: _Group, reason: str) -> None:
+        """Resolve every unresolved chunk of the group with an error (caller holds the lock)."""
+        for request, index in group.entries:
+            if not request.done.is_set() and request.outcomes[index] is None:
+                request.resolve(index, NodeExecutionError(request.node_id, f"{request.tasks[index].key}: {reason}"))
+                self.stats.chunks_failed += 1
+        self._progress_update(len(group.entries))
+
+    # -- cancellation -----------------------------------------------------
+    def _cancel_jobs(self, jobs: list[Any]) -> None:
+        if not jobs:
+            return
+        if self.settings.executor == "slurm":
+            ids = [str(job.job_id) for job in jobs]
+            try:
+                subprocess.run(["scancel", *ids], check=False, capture_output=True, timeout=60)
+            except (OSError, subprocess.SubprocessError) as error:
+                logger.error("scancel %s failed: %s", " ".join(ids), error)
+            return
+        for job in jobs:
+            try:
+                job.cancel(check=False)
+            except Exception as error:  # a process that already exited
+                logger.debug("cancel %s: %s", getattr(job, "job_id", job), error)
+
+    def _cancel_at_exit(self) -> None:
+        with self._cond:
+            jobs = [g.job for g in self._live if g.job is not None]
+        if jobs:
+            logger.warning("interpreter exiting: cancelling %d unfinished Slurm job(s)", len(jobs))
+            self._cancel_jobs(jobs)
+
+    # -- progress ---------------------------------------------------------
+    def _progress_add(self, n: int) -> None:
+        show = self.settings.progress
+        if show is None:
+            show = sys.stderr.isatty()
+        if not show or n <= 0:
+            return
+        with self._cond:
+            if self._bar is None:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=0, unit="chunk", desc=f"slurm {self.settings.job_name}",
+                                 file=sys.stderr, leave=False)
+            self._bar.total += n
+            self._bar.refresh()
+
+    def _progress_update(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def make_executor(settings: SlurmSettings) -> Any:
+    """The submitit executor for ``settings.executor``, with its parameters applied."""
+    import submitit
+
+    folder = settings.jobs_folder
+    folder.mkdir(parents=True, exist_ok=True)
+    if settings.executor == "slurm":
+        try:
+            executor = submitit.SlurmExecutor(folder=folder, python=settings.python)
+        except RuntimeError as error:
+            raise SlurmConfigError(
+                f"executor='slurm' needs the Slurm client commands (srun, sbatch) on this machine: {error}; "
+                "run from a cluster login node, or use executor='local' to run the same path here"
+            ) from error
+        try:
+            executor.update_parameters(**settings.slurm_parameters())
+        except ValueError as error:
+            raise SlurmConfigError(f"invalid Slurm parameters: {error}") from error
+        return executor
+    if settings.executor == "local":
+        executor = submitit.LocalExecutor(folder=folder, python=settings.python)
+        executor.update_parameters(**settings.local_parameters())
+        return executor
+    return submitit.DebugExecutor(folder=folder)
+
+
+def _split(entries: list[tuple[_Request, int]], specs: list[ChunkSpec], per_task: int) -> list[_Group]:
+    """Balanced groups of at most ``per_task`` chunks, keeping order (a circuit's chunks stay together)."""
+    if not entries:
+        return []
+    n_groups = math.ceil(len(entries) / per_task)
+    base, extra = divmod(len(entries), n_groups)
+    groups, start = [], 0
+    for g in range(n_groups):
+        size = base + (1 if g < extra else 0)
+        groups.append(_Group(entries[start:start + size], specs[start:start + size]))
+        start += size
+    return groups
+
+
+def _as_counts(counts: Any) -> Counts:
+    return {str(k): int(v) for k, v in dict(counts).items()}
+
+
+def _last_line(trace: str) -> str:
+    lines = [line for line in trace.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "the task failed without a traceback"
+
+
+def _stderr_tail(job: Any, lines: int = 3) -> str:
+    try:
+        text = job.stderr() or ""
+    except Exception:
+        return ""
+    tail = [line for line in text.strip().splitlines() if line.strip() and "submitit" not in line][-lines:]
+    return " | ".join(tail)
+
+
+def _submission_message(settings: SlurmSettings, n_tasks: int, error: BaseException) -> str:
+    detail = str(error).strip() or type(error).__name__
+    where = ", ".join(f"{k}={v!r}" for k, v in (("partition", settings.partition), ("account", settings.account)) if v)
+    return f"submitting {n_tasks} array task(s) ({where or 'default partition'}) failed: {detail}"

@@ -1,0 +1,113 @@
+"""What runs inside a Slurm array task: a chunk of circuits as QASM text in, counts out."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from submitit.helpers import Checkpointable
+
+from qcos.dispatch.slurm.store import Counts, ResultStore, atomic_write_json
+from qcos.exceptions import SlurmError
+
+logger = logging.getLogger(__name__)
+
+#: Test hook: a folder of marker files that make task attempts fail or hang (see _test_faults).
+FAULTS_ENV = "QCOS_SLURM_TEST_FAULTS"
+
+
+class GPUUnavailableError(SlurmError):
+    """The task was asked to run Aer on a GPU that this node's Aer build cannot use."""
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """One chunk of shots of one circuit, in the form a Slurm task receives it."""
+
+    key: str
+    label: str
+    qasm: str
+    shots: int
+    seed: int | None
+
+
+@dataclass
+class ChunkRunner(Checkpointable):
+    """Callable submitted as one array task; checkpointable, so a preempted task resumes.
+
+    Results already computed travel with the checkpoint (submitit pickles ``self`` when
+    Slurm preempts or times out the task and requeues it), and every chunk's counts are
+    written atomically to the result store as soon as they exist.
+    """
+
+    chunks: list[ChunkSpec]
+    aer_options: dict[str, Any]
+    results_dir: str | None = None
+    done: dict[int, Counts] = field(default_factory=dict)
+
+    def __call__(self) -> list[Counts]:
+        from qcos.circuits.qasm import loads
+        from qcos.qvm import aer
+
+        if str(self.aer_options.get("device", "CPU")).upper() == "GPU":
+            available, why = aer.gpu_status()
+            if not available:
+                raise GPUUnavailableError(
+                    f"this task asks Aer for device='GPU' but {why}. Install the GPU build in the job's "
+                    "environment (setup lines), or run on CPU with aer_device='CPU'."
+                )
+        _test_faults(self.chunks[0].label if self.chunks else "empty")
+        store = ResultStore(self.results_dir) if self.results_dir else None
+        prepared: dict[str, Any] = {}
+        for index, chunk in enumerate(self.chunks):
+            if index in self.done:
+                continue
+            circuit = prepared.get(chunk.qasm)
+            if circuit is None:
+                circuit = aer.prepare(loads(chunk.qasm, source=chunk.label), self.aer_options)
+                prepared[chunk.qasm] = circuit
+            counts = aer.run_counts(circuit, chunk.shots, chunk.seed, self.aer_options, node_id=chunk.label)
+            self.done[index] = counts
+            if store is not None:
+                store.write(chunk.key, counts, shots=chunk.shots, seed=chunk.seed, label=chunk.label,
+                            job_id=_job_id())
+        return [self.done[i] for i in range(len(self.chunks))]
+
+
+def _job_id() -> str:
+    array_id, task_id = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array_id and task_id:
+        return f"{array_id}_{task_id}"
+    return os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID") or str(os.getpid())
+
+
+def _test_faults(label: str) -> None:
+    """Test hook, inert unless ``$QCOS_SLURM_TEST_FAULTS`` names a folder.
+
+    In that folder, a file ``fail-*`` makes the first task attempt that claims it raise, and
+    ``hang-*`` (content: seconds) makes it sleep, after writing ``running.<marker>.json``
+    with its job id so that a test can scancel it. Claiming is an atomic rename, so each marker fires once.
+    """
+    folder = os.environ.get(FAULTS_ENV)
+    if not folder:
+        return
+    for marker in sorted(Path(folder).glob("*-*")):
+        kind = marker.name.split("-", 1)[0]
+        if kind not in ("fail", "hang"):
+            continue
+        claimed = marker.with_name(f"claimed.{marker.name}")
+        try:
+            os.rename(marker, claimed)
+        except OSError:
+            continue  # another task claimed it first
+        if kind == "fail":
+            raise RuntimeError(f"injected test failure ({marker.name}) in task {label}")
+        seconds = float(claimed.read_text(encoding="utf-8").strip() or 60)
+        atomic_write_json(Path(folder) / f"running.{marker.name}.json", {"job_id": _job_id(), "label": label})
+        logger.warning("test hook: task %s hangs for %.0fs", label, seconds)
+        time.sleep(seconds)
+        return
