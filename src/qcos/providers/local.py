@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from qcos.providers.base import NodeProvider
 from qcos.providers.spec import NodeType, QPUNodeSpec
 from qcos.qvm import aer
+from qcos.qvm.pool import AerProcessPool
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,9 @@ class _LocalAerProvider(NodeProvider):
     DEVICE: ClassVar[str] = "CPU"
     DEFAULT_METHOD: ClassVar[str] = "automatic"
 
+    #: Worker processes shared by this provider's nodes (None: run in the calling thread).
+    aer_pool: AerProcessPool | None = None
+
     def build_nodes(
         self,
         n_nodes: int = 1,
@@ -40,7 +44,10 @@ class _LocalAerProvider(NodeProvider):
         tags: list[str] | None = None,
         weight: float = 1.0,
         id_prefix: str | None = None,
+        processes: bool | None = None,
     ) -> list[QPUNodeSpec]:
+        """``processes``: run each node in its own warm worker process (default: when
+        ``n_nodes > 1``), since Aer holds the GIL and threads would share one core."""
         if isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or n_nodes < 1:
             raise ValueError(f"n_nodes must be a positive integer, got {n_nodes!r}")
         method = method or self.DEFAULT_METHOD
@@ -52,6 +59,9 @@ class _LocalAerProvider(NodeProvider):
         options.setdefault("device", self.DEVICE)
         if self.DEVICE == "CPU":
             options.setdefault("max_parallel_threads", aer.threads_per_node(n_nodes))
+        if processes is None:
+            processes = n_nodes > 1 and self.DEVICE == "CPU"
+        self.aer_pool = AerProcessPool(n_nodes) if processes else None
         if max_qubits is None:
             max_qubits = self.default_max_qubits(method)
         prefix = id_prefix or f"{self.ID_PREFIX}"
@@ -66,6 +76,10 @@ class _LocalAerProvider(NodeProvider):
             )
             for i in range(n_nodes)
         ]
+
+    def close(self) -> None:
+        if self.aer_pool is not None:
+            self.aer_pool.close()
 
     def default_max_qubits(self, method: str) -> int:
         if method in ("matrix_product_state", "stabilizer", "extended_stabilizer"):

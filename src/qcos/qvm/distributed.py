@@ -163,13 +163,26 @@ class DistributedQVM:
             if len(outcomes) != len(tasks):
                 return outcomes  # the scheduler reports the mismatch
         options = {k: v for k, v in handle.spec.options.items() if k in _AER_OPTION_NAMES}
-        for i, (task, outcome) in enumerate(zip(tasks, outcomes, strict=True)):
-            if outcome is None:
-                try:
-                    circuit = self._prepare(task, options)
-                    outcomes[i] = aer.run_counts(circuit, task.shots, task.seed, options, node_id=handle.spec.node_id)
-                except Exception as error:
-                    outcomes[i] = error
+        builtin = [i for i, outcome in enumerate(outcomes) if outcome is None]
+        if not builtin:
+            return outcomes
+        prepared: dict[int, QuantumCircuit] = {}
+        for i in builtin:
+            try:
+                prepared[i] = self._prepare(tasks[i], options)
+            except Exception as error:
+                outcomes[i] = error
+        pool = getattr(handle.provider, "aer_pool", None) if self.mode is QVMMode.EMULATED else None
+        if pool is not None and prepared:
+            jobs = [(prepared[i], tasks[i].shots, tasks[i].seed) for i in prepared]
+            for i, outcome in zip(prepared, pool.run(jobs, options, handle.spec.node_id), strict=True):
+                outcomes[i] = outcome
+            return outcomes
+        for i, circuit in prepared.items():
+            try:
+                outcomes[i] = aer.run_counts(circuit, tasks[i].shots, tasks[i].seed, options, node_id=handle.spec.node_id)
+            except Exception as error:
+                outcomes[i] = error
         return outcomes
 
     def _prepare(self, task: ShotTask, options: Mapping[str, Any]) -> QuantumCircuit:
