@@ -1,0 +1,207 @@
+"""The bridge's FastAPI app: the spec's ``/run-circuit`` and ``/health`` plus ``/run-batch``.
+
+Every request is checked at the edge, in this order: API key (401), content type (415),
+body size (413), JSON (400), fields (422), then, in a worker, OpenQASM (400) and what the
+bridge can run (422). Simulations run in warm worker processes (:mod:`qcos.bridge.workers`);
+one that runs past ``--timeout-s`` answers 504 and its worker is replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from qcos.bridge.auth import BearerAuth
+from qcos.bridge.models import BatchRequest, CircuitRequest, describe_validation_error
+from qcos.bridge.settings import BridgeSettings
+from qcos.bridge.worker_main import CIRCUIT, OK, QASM, SIMULATION
+from qcos.bridge.workers import (
+    CRASHED,
+    NOT_RUN,
+    TIMEOUT,
+    Job,
+    JobResult,
+    PoolUnavailable,
+    WorkerPool,
+)
+
+logger = logging.getLogger(__name__)
+
+#: HTTP status for each job outcome code.
+STATUS_OF = {OK: 200, QASM: 400, CIRCUIT: 422, SIMULATION: 422, TIMEOUT: 504, CRASHED: 500, NOT_RUN: 503}
+
+
+class HTTPProblem(Exception):
+    """An error answer: status, message and optional extra JSON fields/headers."""
+
+    def __init__(self, status: int, detail: str, *, extra: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.extra = extra or {}
+        self.headers = headers
+
+
+def create_app(settings: BridgeSettings, pool: WorkerPool, *, own_pool: bool = True) -> FastAPI:
+    """The app for started ``pool``; with ``own_pool`` the app closes it at shutdown."""
+    auth = BearerAuth(settings.api_key)
+    started_at = time.time()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        pool.attach()
+        logger.info(
+            "qcos bridge ready: %d %s worker(s), max %d qubits, max %d shots, timeout %gs, API key %s",
+            settings.workers, settings.device, settings.max_qubits, settings.max_shots, settings.timeout_s,
+            "required" if auth.enabled else "not set",
+        )
+        try:
+            yield
+        finally:
+            if own_pool:
+                pool.close()
+
+    app = FastAPI(title="qcos bridge", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(HTTPProblem)
+    async def _problem(_: Request, error: HTTPProblem) -> JSONResponse:
+        return JSONResponse({"detail": error.detail, **error.extra}, status_code=error.status, headers=error.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> JSONResponse:  # pragma: no cover - a bug if reached
+        logger.exception("unexpected bridge error")
+        return JSONResponse({"detail": f"internal bridge error: {type(error).__name__}"}, status_code=500)
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        from qcos import __version__
+
+        stats = pool.stats()
+        ok = stats["workers_available"] > 0
+        body = {
+            "status": "ok" if ok else "unavailable",
+            "version": __version__,
+            "device": settings.device,
+            "method": settings.method,
+            "max_qubits": settings.max_qubits,
+            "max_shots": settings.max_shots,
+            "max_batch": settings.max_batch,
+            "max_body_bytes": settings.max_body_bytes,
+            "timeout_s": settings.timeout_s,
+            "auth": auth.enabled,
+            "batch": True,
+            "uptime_s": round(time.time() - started_at, 1),
+            **stats,
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.post("/run-circuit")
+    async def run_circuit(request: Request) -> JSONResponse:
+        data = await _read_json(request, auth, settings)
+        try:
+            body = CircuitRequest.model_validate(data)
+        except ValidationError as error:
+            raise _invalid(error) from None
+        _check_shots(body.shots, settings, "shots")
+        result = (await _run(pool, [_job(body)], batch=False))[0]
+        if result.ok:
+            return JSONResponse({"counts": result.counts})
+        raise HTTPProblem(STATUS_OF.get(result.code, 500), result.message,
+                          headers={"Retry-After": "1"} if result.code == NOT_RUN else None)
+
+    @app.post("/run-batch")
+    async def run_batch(request: Request) -> JSONResponse:
+        data = await _read_json(request, auth, settings)
+        try:
+            body = BatchRequest.model_validate(data)
+        except ValidationError as error:
+            raise _invalid(error) from None
+        if len(body.circuits) > settings.max_batch:
+            raise HTTPProblem(422, f"circuits: {len(body.circuits)} circuits in one batch; this bridge takes at "
+                                   f"most {settings.max_batch} (--max-batch); split the batch")
+        for index, item in enumerate(body.circuits):
+            _check_shots(item.shots, settings, f"circuits.{index}.shots")
+        results = await _run(pool, [_job(item) for item in body.circuits], batch=True)
+        return JSONResponse({"results": [_batch_item(r) for r in results]})
+
+    return app
+
+
+def _job(body: CircuitRequest) -> Job:
+    return Job(body.qasm, body.shots, body.seed, body.method)
+
+
+def _batch_item(result: JobResult) -> dict[str, Any]:
+    if result.ok:
+        return {"counts": result.counts}
+    return {"error": result.message, "status": STATUS_OF.get(result.code, 500)}
+
+
+async def _run(pool: WorkerPool, jobs: list[Job], *, batch: bool) -> list[JobResult]:
+    try:
+        return await (pool.run_many(jobs) if batch else pool.run(jobs))
+    except PoolUnavailable as error:
+        raise HTTPProblem(503, str(error), headers={"Retry-After": "2"}) from None
+
+
+def _check_shots(shots: int, settings: BridgeSettings, where: str) -> None:
+    if shots > settings.max_shots:
+        raise HTTPProblem(422, f"{where}: {shots} shots is more than this bridge's limit of {settings.max_shots} "
+                               "(--max-shots); split the shots over several requests")
+
+
+def _invalid(error: ValidationError) -> HTTPProblem:
+    summary, problems = describe_validation_error(error)
+    return HTTPProblem(422, f"invalid request: {summary}", extra={"errors": problems})
+
+
+async def _read_json(request: Request, auth: BearerAuth, settings: BridgeSettings) -> Any:
+    """Authenticate, check the content type, read at most max_body_bytes and decode JSON."""
+    if not auth.allows(request.headers.get("authorization")):
+        raise HTTPProblem(401, "missing or wrong API key: send `Authorization: Bearer <key>`",
+                          headers={"WWW-Authenticate": "Bearer"})
+    content_type = request.headers.get("content-type")
+    if content_type is not None:
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            raise HTTPProblem(415, f"unsupported content type {media!r}: send `Content-Type: application/json`")
+    limit = settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise HTTPProblem(400, f"invalid Content-Length header {declared[:40]!r}") from None
+        if size > limit:
+            raise HTTPProblem(413, f"request body of {size} bytes is larger than this bridge's limit of {limit} "
+                                   "bytes (--max-body-mb); send fewer circuits per request")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise HTTPProblem(413, f"request body is larger than this bridge's limit of {limit} bytes "
+                                   "(--max-body-mb); send fewer circuits per request")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise HTTPProblem(400, 'empty request body: send JSON such as {"qasm": "OPENQASM 3.0; ...", "shots": 1024}')
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as error:
+        where = ""
+        if isinstance(error, json.JSONDecodeError):
+            where = f" at line {error.lineno}, column {error.colno}"
+            error_text = error.msg
+        else:
+            error_text = str(error)[:200] or type(error).__name__
+        raise HTTPProblem(400, f"request body is not valid JSON{where}: {error_text}") from None

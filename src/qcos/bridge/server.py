@@ -1,0 +1,68 @@
+"""Run the bridge: bind the port, start warm workers, then serve with uvicorn until stopped."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from qcos.bridge.settings import BridgeSettings
+from qcos.exceptions import BridgeError
+
+logger = logging.getLogger(__name__)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind first so that a taken port fails fast, before workers spend seconds starting."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise BridgeError(
+            f"cannot listen on {host}:{port}: {error.strerror or error}; choose another --port or stop what uses it"
+        ) from error
+    sock.set_inheritable(True)
+    return sock
+
+
+def make_pool(settings: BridgeSettings):  # type: ignore[no-untyped-def]
+    from qcos.bridge.workers import WorkerConfig, WorkerPool
+
+    config = WorkerConfig(
+        device=settings.device, method=settings.method, max_qubits=settings.max_qubits, threads=settings.aer_threads
+    )
+    return WorkerPool(config, settings.workers, timeout_s=settings.timeout_s, max_queue=settings.max_queue)
+
+
+def serve(settings: BridgeSettings, *, log_level: str = "info", access_log: bool = True) -> None:
+    """Serve until SIGINT/SIGTERM; the workers are stopped on the way out."""
+    import uvicorn
+
+    from qcos.bridge.app import create_app
+
+    sock = bind_socket(settings.host, settings.port)
+    pool = make_pool(settings)
+    try:
+        logger.info("starting %d bridge worker(s) ...", settings.workers)
+        pool.start()
+        app = create_app(settings, pool)
+        config = uvicorn.Config(
+            app,
+            log_level=log_level,
+            access_log=access_log,  # uvicorn logs method, path and status: never headers
+            timeout_keep_alive=30,
+            timeout_graceful_shutdown=5,
+            server_header=False,
+        )
+        server = uvicorn.Server(config)
+        print(
+            f"qcos bridge listening on http://{settings.host}:{sock.getsockname()[1]} "
+            f"({settings.workers} {settings.device} worker(s); API key {'required' if settings.api_key else 'not set'})",
+            flush=True,
+        )
+        server.run(sockets=[sock])
+    finally:
+        pool.close()
+        sock.close()

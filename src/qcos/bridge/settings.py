@@ -1,0 +1,113 @@
+"""Bridge settings in one place: defaults, limits and their validation."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qcos.exceptions import ConfigError
+
+logger = logging.getLogger(__name__)
+
+API_KEY_ENV = "BRIDGE_API_KEY"
+DEVICES = ("CPU", "GPU")
+METHODS = (
+    "automatic",
+    "statevector",
+    "density_matrix",
+    "stabilizer",
+    "extended_stabilizer",
+    "matrix_product_state",
+)
+DEFAULT_PORT = 8888
+DEFAULT_MAX_QUBITS = 28
+DEFAULT_MAX_SHOTS = 1_000_000
+DEFAULT_TIMEOUT_S = 300.0
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_BATCH = 10_000
+DEFAULT_MAX_QUEUE = 1_000
+#: Seeds must fit Aer's signed 64-bit seed (negative values mean "random" there).
+MAX_SEED = 2**63 - 1
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_workers(device: str) -> int:
+    """One worker per core (at most 8) on CPU; one on GPU, where workers share the device."""
+    return 1 if device == "GPU" else max(1, min(usable_cores(), 8))
+
+
+@dataclass(frozen=True)
+class BridgeSettings:
+    """Everything ``qcos bridge serve`` can set; the API key is kept out of ``repr``."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    device: str = "CPU"
+    method: str = "automatic"
+    max_qubits: int = DEFAULT_MAX_QUBITS
+    workers: int = 0  # 0: default_workers(device)
+    max_shots: int = DEFAULT_MAX_SHOTS
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_batch: int = DEFAULT_MAX_BATCH
+    max_queue: int = DEFAULT_MAX_QUEUE
+    api_key: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        device = str(self.device).upper()
+        if device not in DEVICES:
+            raise ConfigError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
+        object.__setattr__(self, "device", device)
+        if self.method not in METHODS:
+            raise ConfigError(f"method {self.method!r} is not one of {', '.join(METHODS)}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be between 0 and 65535, got {self.port}")
+        for name in ("max_qubits", "max_shots", "max_body_bytes", "max_batch", "max_queue"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 1 (or 0 for the default), got {self.workers}")
+        if self.workers == 0:
+            object.__setattr__(self, "workers", default_workers(device))
+        if not self.timeout_s > 0:
+            raise ConfigError(f"timeout_s must be > 0 seconds, got {self.timeout_s}")
+        if self.api_key is not None and not self.api_key.strip():
+            object.__setattr__(self, "api_key", None)
+
+    @property
+    def aer_threads(self) -> int:
+        """Aer threads per worker so that concurrent workers share the cores instead of fighting."""
+        return max(1, usable_cores() // self.workers)
+
+
+def load_api_key(path: str | Path | None = None, *, environ: dict[str, str] | None = None) -> str | None:
+    """The key from ``path`` (first line) if given, else from ``$BRIDGE_API_KEY``; None when neither.
+
+    A key file readable by group or others is used but warned about (``chmod 600`` it).
+    """
+    environ = dict(os.environ) if environ is None else environ
+    if path is not None:
+        path = Path(path).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+            mode = path.stat().st_mode
+        except OSError as error:
+            raise ConfigError(f"--api-key-file {path}: cannot read it ({error.strerror or error})") from error
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"--api-key-file {path}: not UTF-8 text") from error
+        lines = text.strip().splitlines()
+        key = lines[0].strip() if lines else ""
+        if not key:
+            raise ConfigError(f"--api-key-file {path} is empty; put the key on its first line")
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            logger.warning("API key file %s is readable by other users; run `chmod 600 %s`", path, path)
+        return key
+    key = environ.get(API_KEY_ENV, "").strip()
+    return key or None
