@@ -1,0 +1,143 @@
+"""Counts files: one JSON per circuit, written atomically with sorted keys so reruns are byte-identical.
+
+A counts file holds only what determines or is determined by the counts (circuit id,
+parameters, qasm hash, shots, seed, chunking, counts, package versions); where and how
+long it ran goes to the batch's run record (``runs/<batch>.json``), which is not
+byte-stable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from qcos.exceptions import QcosError
+
+logger = logging.getLogger(__name__)
+
+#: the ``format`` field of a counts file
+COUNTS_FORMAT = "qcos-counts/1"
+
+#: fields that must match for an existing counts file to stand for a new run
+IDENTITY_FIELDS = ("format", "circuit_id", "shots", "seed", "chunk_shots", "qasm_sha256")
+
+
+class ResultsError(QcosError):
+    """A results file is missing, unreadable or does not match the run."""
+
+
+def canonical_json(data: Any) -> str:
+    """Deterministic JSON text: sorted keys, fixed indentation, trailing newline."""
+    return json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (no torn files)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_if_changed(path: str | Path, text: str) -> bool:
+    """Atomically write ``text`` unless the file already holds exactly it (keeps its mtime)."""
+    path = Path(path)
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write_text(path, text)
+    return True
+
+
+def counts_record(
+    *,
+    circuit_id: str,
+    family: str,
+    params: Mapping[str, Any],
+    counts: Mapping[str, int],
+    shots: int,
+    seed: int,
+    chunk_shots: int,
+    num_qubits: int,
+    num_clbits: int,
+    depth: int,
+    qasm_sha256: str,
+    versions: Mapping[str, str],
+) -> dict[str, Any]:
+    """The content of one counts file (deterministic for a circuit, seed and shots)."""
+    return {
+        "format": COUNTS_FORMAT,
+        "circuit_id": circuit_id,
+        "family": family,
+        "params": dict(params),
+        "num_qubits": int(num_qubits),
+        "num_clbits": int(num_clbits),
+        "depth": int(depth),
+        "qasm_sha256": qasm_sha256,
+        "shots": int(shots),
+        "seed": int(seed),
+        "chunk_shots": int(chunk_shots),
+        "counts": {str(k): int(v) for k, v in sorted(counts.items())},
+        "versions": dict(versions),
+    }
+
+
+def write_counts(path: str | Path, record: Mapping[str, Any]) -> None:
+    """Check and atomically write one counts file."""
+    check_record(record, str(path))
+    atomic_write_text(path, canonical_json(dict(record)))
+
+
+def read_counts(path: str | Path) -> dict[str, Any]:
+    """Read and check one counts file; ResultsError names the file and the problem."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ResultsError(f"counts file {path} is missing; rerun the workflow to produce it") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ResultsError(f"counts file {path} is unreadable ({error}); delete it and rerun the workflow") from error
+    check_record(record, str(path))
+    return record
+
+
+def check_record(record: Any, where: str) -> None:
+    if not isinstance(record, Mapping) or record.get("format") != COUNTS_FORMAT:
+        raise ResultsError(f"{where}: not a {COUNTS_FORMAT} counts file; delete it and rerun the workflow")
+    counts = record.get("counts")
+    if not isinstance(counts, Mapping) or not all(isinstance(v, int) and v >= 0 for v in counts.values()):
+        raise ResultsError(f"{where}: 'counts' must map outcomes to non-negative integers")
+    total = sum(counts.values())
+    if total != record.get("shots"):
+        raise ResultsError(f"{where}: counts add up to {total} shots but the file says {record.get('shots')}")
+
+
+def is_current(path: str | Path, expected: Mapping[str, Any]) -> bool:
+    """Whether an existing counts file already holds the result ``expected`` describes."""
+    try:
+        record = read_counts(path)
+    except ResultsError:
+        return False
+    return all(record.get(name) == expected.get(name) for name in IDENTITY_FIELDS if name in expected)
