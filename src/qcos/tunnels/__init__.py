@@ -1,0 +1,39 @@
+"""SSH tunnels and remote bridge deployment on paramiko (imported lazily: ``import qcos.tunnels`` is cheap)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "ConnectionState",
+    "LocalForwarder",
+    "SSHBridgeProvider",
+    "SSHConnection",
+    "SSHTarget",
+    "SSHTunnel",
+    "acquire_tunnel",
+    "close_all_tunnels",
+    "release_tunnel",
+    "resolve_target",
+]
+
+_LAZY = {
+    "ConnectionState": "qcos.tunnels.connection",
+    "SSHConnection": "qcos.tunnels.connection",
+    "LocalForwarder": "qcos.tunnels.forward",
+    "SSHTunnel": "qcos.tunnels.manager",
+    "acquire_tunnel": "qcos.tunnels.manager",
+    "release_tunnel": "qcos.tunnels.manager",
+    "close_all_tunnels": "qcos.tunnels.manager",
+    "SSHTarget": "qcos.tunnels.sshconfig",
+    "resolve_target": "qcos.tunnels.sshconfig",
+    "SSHBridgeProvider": "qcos.tunnels.provider",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'qcos.tunnels' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

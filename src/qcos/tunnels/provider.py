@@ -1,0 +1,234 @@
+"""``ssh_bridge``: custom_rest nodes that reach a remote bridge through a managed SSH tunnel."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from qcos.exceptions import TunnelError
+from qcos.providers.base import Counts, ShotTask, TaskOutcome
+from qcos.providers.rest import UNHEALTHY, CustomRESTProvider, EndpointUnreachable, build_rest_nodes
+from qcos.providers.spec import QPUNodeSpec
+
+if TYPE_CHECKING:
+    from qiskit import QuantumCircuit
+
+    from qcos.tunnels.manager import SSHTunnel
+
+logger = logging.getLogger(__name__)
+
+#: How long a chunk whose connection died waits for the tunnel to come back before failing.
+DEFAULT_RECONNECT_WAIT_S = 60.0
+
+
+def _safe_host(host: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "-", host).strip("-") or "host"
+
+
+class SSHBridgeProvider(CustomRESTProvider):
+    """``n_workers`` REST nodes (``ssh-<host>-0``, ...) behind one shared SSH tunnel.
+
+    ``ClusterBuilder().add("ssh_bridge", host="lumi", remote_port=8888, n_workers=8,
+    api_key=..., max_qubits=34, timeout_s=120)`` replaces the spec's hand-made
+    ``ssh -N -L 18888:localhost:8888 lumi &`` plus ``custom_rest``. Tunnels are shared
+    per (host, remote end, SSH settings) within the process and closed when the last
+    provider using one closes. When the SSH connection drops, the tunnel reconnects,
+    and chunks that were cut off are re-sent once it is back.
+    """
+
+    DISPLAY_NAME = "REST bridge through an SSH tunnel"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tunnel: SSHTunnel | None = None
+        self._tunnel_args: dict[str, Any] = {}
+        self._tunnel_lock = threading.Lock()
+        self._closed = False
+        self.host: str | None = None
+        self.reconnect_wait_s = DEFAULT_RECONNECT_WAIT_S
+
+    def build_nodes(  # type: ignore[override]
+        self,
+        *,
+        host: str,
+        remote_port: int = 8888,
+        n_workers: int = 8,
+        api_key: str | None = None,
+        max_qubits: int = 34,
+        timeout_s: float = 120.0,
+        local_port: int | None = None,
+        remote_host: str = "localhost",
+        ssh_config: str | None = None,
+        known_hosts: str | None = None,
+        identity: str | None = None,
+        port: int | None = None,
+        user: str | None = None,
+        host_key_policy: str | None = None,
+        connect_timeout_s: float | None = None,
+        keepalive_s: float | None = None,
+        reconnect_wait_s: float = DEFAULT_RECONNECT_WAIT_S,
+        retries: int = 2,
+        batch: bool | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> list[QPUNodeSpec]:
+        """Open (or reuse) the tunnel to ``host`` and return ``n_workers`` nodes through it."""
+        from qcos.tunnels.manager import acquire_tunnel
+
+        if not isinstance(host, str) or not host.strip():
+            raise ValueError(f"host must be an ssh config alias or [user@]host[:port], got {host!r}")
+        if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+            raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
+        if isinstance(remote_port, bool) or not isinstance(remote_port, int) or not 0 < remote_port < 65536:
+            raise ValueError(f"remote_port must be a TCP port (1-65535), got {remote_port!r}")
+        if local_port is not None and (not isinstance(local_port, int) or not 0 <= local_port < 65536):
+            raise ValueError(f"local_port must be a TCP port or None (any free port), got {local_port!r}")
+        if not reconnect_wait_s >= 0:
+            raise ValueError(f"reconnect_wait_s must be >= 0 seconds, got {reconnect_wait_s!r}")
+        if self._tunnel is not None:
+            raise ValueError("this SSHBridgeProvider already built its nodes; use one provider per ClusterBuilder.add")
+        self.configure(timeout_s=timeout_s, retries=retries, batch=batch)
+        self.host = host
+        self.reconnect_wait_s = float(reconnect_wait_s)
+        self._tunnel_args = {
+            "host": host,
+            "remote_port": remote_port,
+            "remote_host": remote_host,
+            "local_port": local_port,
+            "ssh_config": ssh_config,
+            "known_hosts": known_hosts,
+            "identity": identity,
+            "port": port,
+            "user": user,
+            "host_key_policy": host_key_policy,
+            "connect_timeout_s": connect_timeout_s,
+            "keepalive_s": keepalive_s,
+        }
+        tunnel = acquire_tunnel(**self._tunnel_args)  # HostKeyError/TunnelError propagate: fix and retry
+        self._tunnel = tunnel
+        tunnel.connection.add_listener(self._on_reconnect)
+        try:
+            nodes = build_rest_nodes(
+                [tunnel.local_url] * n_workers,
+                id_prefix=f"ssh-{_safe_host(host)}",
+                max_qubits=max_qubits,
+                api_key=api_key,
+                tags=["ssh", host, *(tags or [])],
+            )
+        except ValueError:
+            self.close()
+            raise
+        self.adopt(nodes)
+        return nodes
+
+    # -- the tunnel -----------------------------------------------------------------
+    @property
+    def tunnel(self) -> SSHTunnel | None:
+        return self._tunnel
+
+    def tunnel_status(self) -> dict[str, Any]:
+        """The tunnel's state, local URL, remote end and counters (for health reports)."""
+        if self._tunnel is None:
+            return {"state": "not built"}
+        return self._tunnel.status()
+
+    def _ensure_tunnel(self) -> SSHTunnel:
+        """The live tunnel; re-acquires a new one (and re-points the nodes) if it was closed."""
+        from qcos.tunnels.manager import acquire_tunnel
+
+        with self._tunnel_lock:
+            tunnel = self._tunnel
+            if tunnel is None or self._closed:
+                raise TunnelError("the ssh_bridge provider is closed")
+            if tunnel.state != "closed":
+                return tunnel
+            old_url = tunnel.local_url
+            fresh = acquire_tunnel(**self._tunnel_args)
+            fresh.connection.add_listener(self._on_reconnect)
+            self._tunnel = fresh
+        self.repoint(old_url, fresh.local_url)
+        return fresh
+
+    def _on_reconnect(self, connection: Any) -> None:
+        """Bring back nodes a health check took offline while the tunnel was down."""
+        for node in self.nodes:
+            reason = node.offline_reason or ""
+            if not node.online and reason.startswith((UNHEALTHY, "health check")):
+                node.online, node.offline_reason = True, None
+                logger.info("node %s is back: the SSH tunnel reconnected", node.node_id)
+
+    def _wait_for_tunnel(self) -> bool:
+        try:
+            tunnel = self._ensure_tunnel()
+        except TunnelError:
+            return False
+        if not tunnel.wait_connected(self.reconnect_wait_s):
+            logger.warning("SSH tunnel to %s did not come back within %.0f s (%s)",
+                           self.host, self.reconnect_wait_s, tunnel.connection.last_error)
+            return False
+        return True
+
+    # -- execution: re-send what a dropped connection cut off -------------------------
+    def execute(self, circuit: QuantumCircuit, shots: int, node_spec: QPUNodeSpec, *,
+                seed: int | None = None) -> Counts:
+        self._ensure_tunnel()
+        try:
+            return super().execute(circuit, shots, node_spec, seed=seed)
+        except EndpointUnreachable:
+            if not self._wait_for_tunnel():
+                raise
+            return super().execute(circuit, shots, node_spec, seed=seed)
+
+    def execute_batch(self, tasks: Sequence[ShotTask], node_spec: QPUNodeSpec) -> list[TaskOutcome]:
+        self._ensure_tunnel()
+        outcomes = super().execute_batch(tasks, node_spec)
+        lost = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, EndpointUnreachable)]
+        if lost and self._wait_for_tunnel():
+            logger.info("node %s: re-sending %d chunk(s) over the reconnected tunnel", node_spec.node_id, len(lost))
+            again = super().execute_batch([tasks[i] for i in lost], node_spec)
+            for index, outcome in zip(lost, again, strict=True):
+                outcomes[index] = outcome
+        return outcomes
+
+    # -- health and lifetime ------------------------------------------------------------
+    def health_check(self) -> bool:
+        """The tunnel must be up (waiting briefly for a reconnect) and the bridge's /health ok."""
+        try:
+            tunnel = self._ensure_tunnel()
+        except TunnelError as error:
+            self.health_reason = str(error)
+            return False
+        if not tunnel.wait_connected(min(10.0, self.reconnect_wait_s)):
+            status = tunnel.status()
+            self.health_reason = (
+                f"SSH tunnel to {self.host} is {status['state']}"
+                + (f": {status['last_error']}" if status.get("last_error") else "")
+            )
+            for node in self.nodes:
+                node.mark_offline(f"{UNHEALTHY}: {self.health_reason}")
+            return False
+        healthy = super().health_check()
+        if not healthy and tunnel.wait_connected(min(10.0, self.reconnect_wait_s)):
+            healthy = super().health_check()  # a probe cut off by a reconnect gets a second chance
+        if not healthy:
+            self.health_reason = f"{self.health_reason} (SSH tunnel {tunnel.state}, via {tunnel.local_url})"
+        return healthy
+
+    def close(self) -> None:
+        """Close the HTTP client and give the tunnel back (the last user closes it)."""
+        from qcos.tunnels.manager import release_tunnel
+
+        with self._tunnel_lock:
+            if self._closed:
+                return
+            self._closed = True
+            tunnel, self._tunnel = self._tunnel, None
+        super().close()
+        if tunnel is not None:
+            release_tunnel(tunnel)
+
+    def __repr__(self) -> str:
+        state = self._tunnel.state if self._tunnel is not None else "not built"
+        return f"<SSHBridgeProvider host={self.host!r} tunnel={state}>"

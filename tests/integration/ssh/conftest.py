@@ -1,0 +1,270 @@
+"""A real OpenSSH sshd on 127.0.0.1 (session-scoped) and a real `qcos bridge serve` behind it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+SERVICES = ROOT / "tests" / "services"
+SSHD = "/usr/sbin/sshd"
+REQUIRE_SERVICES = os.environ.get("QCOS_REQUIRE_SERVICES") == "1"
+API_KEY = "ssh-test-key-7f3a"
+
+
+def _skip_or_fail(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (QCOS_REQUIRE_SERVICES=1: services are required here)")
+    pytest.skip(reason)
+
+
+@dataclass
+class SSHServer:
+    """The running test sshd and the files a client needs."""
+
+    dir: Path
+    port: int
+    pid: int
+    user: str
+    client_key: Path
+    host_public_keys: list[Path] = field(default_factory=list)
+
+    def known_hosts_lines(self) -> str:
+        lines = []
+        for path in self.host_public_keys:
+            key_type, blob = path.read_text().split()[:2]
+            lines.append(f"[127.0.0.1]:{self.port} {key_type} {blob}\n")
+        return "".join(lines)
+
+
+@dataclass
+class SSHClientFiles:
+    """Per-test ssh_config and known_hosts (never the real ~/.ssh)."""
+
+    server: SSHServer
+    ssh_config: Path
+    known_hosts: Path
+    alias: str = "qcos-test"
+
+    @property
+    def kwargs(self) -> dict[str, str]:
+        """Keyword arguments for SSHConnection/SSHTunnel/ssh_bridge."""
+        return {"ssh_config": str(self.ssh_config), "known_hosts": str(self.known_hosts)}
+
+    @property
+    def cli_args(self) -> list[str]:
+        return ["--ssh-config", str(self.ssh_config), "--known-hosts", str(self.known_hosts)]
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[SSHServer]:
+    """Start tests/services/sshd-up.sh once per session; stop it (by pid) afterwards."""
+    if not os.path.exists(SSHD) or shutil.which("ssh-keygen") is None:
+        _skip_or_fail("OpenSSH server not installed: run `make test` as root (it apt-installs openssh-server)")
+    if os.geteuid() != 0:
+        _skip_or_fail("the test sshd needs root (privilege separation); run `make test` as root")
+    proc = subprocess.run(
+        ["bash", str(SERVICES / "sshd-up.sh")], capture_output=True, text=True, timeout=120, check=False
+    )
+    if proc.returncode != 0:
+        _skip_or_fail(f"could not start the test sshd (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
+    values = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    server = SSHServer(
+        dir=Path(values["SSHD_DIR"]),
+        port=int(values["SSHD_PORT"]),
+        pid=int(values["SSHD_PID"]),
+        user=values["SSHD_USER"],
+        client_key=Path(values["SSHD_CLIENT_KEY"]),
+        host_public_keys=[Path(p) for p in values["SSHD_HOST_KEYS"].split(":")],
+    )
+    try:
+        yield server
+    finally:
+        subprocess.run(["bash", str(SERVICES / "sshd-down.sh"), str(server.dir)], timeout=60, check=False)
+
+
+def write_client_files(server: SSHServer, folder: Path, *, known: bool = True) -> SSHClientFiles:
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "ssh_config"
+    config.write_text(
+        f"Host qcos-test\n"
+        f"    HostName 127.0.0.1\n"
+        f"    Port {server.port}\n"
+        f"    User {server.user}\n"
+        f"    IdentityFile {server.client_key}\n"
+        f"    IdentitiesOnly yes\n"
+        f"    ServerAliveInterval 2\n"
+    )
+    known_hosts = folder / "known_hosts"
+    known_hosts.write_text(server.known_hosts_lines() if known else "")
+    return SSHClientFiles(server, config, known_hosts)
+
+
+@pytest.fixture
+def ssh_files(sshd: SSHServer, tmp_path: Path) -> SSHClientFiles:
+    """ssh_config (alias ``qcos-test``) and a known_hosts holding the server's real keys."""
+    return write_client_files(sshd, tmp_path / "ssh")
+
+
+@pytest.fixture(autouse=True)
+def _no_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests log in with the test key only, never with a developer's agent keys."""
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _close_cached_tunnels() -> Iterator[None]:
+    yield
+    from qcos.tunnels.manager import close_all_tunnels
+
+    close_all_tunnels()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class BridgeProcess:
+    port: int
+    pid: int
+    api_key: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start_bridge(folder: Path, *, workers: int = 2) -> tuple[subprocess.Popen[bytes], BridgeProcess]:
+    """`qcos bridge serve` on a free port with an API key file; waits for /health."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key_file = folder / "api-key"
+    key_file.write_text(API_KEY + "\n")
+    key_file.chmod(0o600)
+    port = free_port()
+    log = open(folder / "bridge.log", "wb")  # noqa: SIM115 (closed with the process)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qcos", "bridge", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers), "--api-key-file", str(key_file), "--no-access-log"],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    log.close()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc, BridgeProcess(port, proc.pid, API_KEY)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    stop_process(proc)
+    pytest.fail(f"qcos bridge serve did not come up; log:\n{(folder / 'bridge.log').read_text()[-2000:]}")
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a process we started (its own session) by pid/process group."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeProcess]:
+    """A real `qcos bridge serve` on 127.0.0.1 (the 'remote' side of the tunnel)."""
+    try:
+        import qcos.bridge.cli  # noqa: F401
+    except ImportError as error:
+        pytest.skip(f"qcos.bridge is not available: {error}")
+    proc, info = start_bridge(tmp_path_factory.mktemp("bridge"))
+    try:
+        yield info
+    finally:
+        stop_process(proc)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found: list[int] = []
+    stack = list(children.get(pid, []))
+    while stack:
+        child = stack.pop()
+        found.append(child)
+        stack.extend(children.get(child, []))
+    return found
+
+
+def _socket_inode(local_port: int, remote_port: int) -> str | None:
+    """The inode of the server-side TCP socket (sshd port ``local_port``, client ``remote_port``)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            local, remote, inode = parts[1], parts[2], parts[9]
+            if int(local.rsplit(":", 1)[1], 16) == local_port and int(remote.rsplit(":", 1)[1], 16) == remote_port:
+                return inode
+    return None
+
+
+def kill_connection(server: SSHServer, client_port: int) -> list[int]:
+    """SIGKILL the sshd child (and its children) serving the client connection from ``client_port``.
+
+    Found among the descendants of the sshd master pid by the socket it holds; never by name.
+    """
+    inode = _socket_inode(server.port, client_port)
+    assert inode is not None, f"no TCP connection from client port {client_port} to sshd port {server.port}"
+    owners = []
+    for pid in descendants(server.pid):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                    owners.append(pid)
+                    break
+            except OSError:
+                continue
+    assert owners, f"no sshd child holds the connection from port {client_port}"
+    victims = sorted({*owners, *(d for pid in owners for d in descendants(pid))})
+    for pid in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return victims
