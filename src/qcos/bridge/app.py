@@ -39,6 +39,13 @@ logger = logging.getLogger(__name__)
 STATUS_OF = {OK: 200, QASM: 400, CIRCUIT: 422, SIMULATION: 422, TIMEOUT: 504, CRASHED: 500, NOT_RUN: 503}
 
 
+class SafeJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped: messages may quote client text with lone surrogates."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 class HTTPProblem(Exception):
     """An error answer: status, message and optional extra JSON fields/headers."""
 
@@ -70,19 +77,19 @@ def create_app(settings: BridgeSettings, pool: WorkerPool, *, own_pool: bool = T
             if own_pool:
                 pool.close()
 
-    app = FastAPI(title="qcos bridge", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="qcos bridge", lifespan=lifespan, default_response_class=SafeJSONResponse, docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.exception_handler(HTTPProblem)
-    async def _problem(_: Request, error: HTTPProblem) -> JSONResponse:
-        return JSONResponse({"detail": error.detail, **error.extra}, status_code=error.status, headers=error.headers)
+    async def _problem(_: Request, error: HTTPProblem) -> SafeJSONResponse:
+        return SafeJSONResponse({"detail": error.detail, **error.extra}, status_code=error.status, headers=error.headers)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, error: Exception) -> JSONResponse:  # pragma: no cover - a bug if reached
+    async def _unexpected(_: Request, error: Exception) -> SafeJSONResponse:  # pragma: no cover - a bug if reached
         logger.exception("unexpected bridge error")
-        return JSONResponse({"detail": f"internal bridge error: {type(error).__name__}"}, status_code=500)
+        return SafeJSONResponse({"detail": f"internal bridge error: {type(error).__name__}"}, status_code=500)
 
     @app.get("/health")
-    async def health() -> JSONResponse:
+    async def health() -> SafeJSONResponse:
         from qcos import __version__
 
         stats = pool.stats()
@@ -102,10 +109,10 @@ def create_app(settings: BridgeSettings, pool: WorkerPool, *, own_pool: bool = T
             "uptime_s": round(time.time() - started_at, 1),
             **stats,
         }
-        return JSONResponse(body, status_code=200 if ok else 503)
+        return SafeJSONResponse(body, status_code=200 if ok else 503)
 
     @app.post("/run-circuit")
-    async def run_circuit(request: Request) -> JSONResponse:
+    async def run_circuit(request: Request) -> SafeJSONResponse:
         data = await _read_json(request, auth, settings)
         try:
             body = CircuitRequest.model_validate(data)
@@ -114,12 +121,12 @@ def create_app(settings: BridgeSettings, pool: WorkerPool, *, own_pool: bool = T
         _check_shots(body.shots, settings, "shots")
         result = (await _run(pool, [_job(body)], batch=False))[0]
         if result.ok:
-            return JSONResponse({"counts": result.counts})
+            return SafeJSONResponse({"counts": result.counts})
         raise HTTPProblem(STATUS_OF.get(result.code, 500), result.message,
                           headers={"Retry-After": "1"} if result.code == NOT_RUN else None)
 
     @app.post("/run-batch")
-    async def run_batch(request: Request) -> JSONResponse:
+    async def run_batch(request: Request) -> SafeJSONResponse:
         data = await _read_json(request, auth, settings)
         try:
             body = BatchRequest.model_validate(data)
@@ -131,7 +138,7 @@ def create_app(settings: BridgeSettings, pool: WorkerPool, *, own_pool: bool = T
         for index, item in enumerate(body.circuits):
             _check_shots(item.shots, settings, f"circuits.{index}.shots")
         results = await _run(pool, [_job(item) for item in body.circuits], batch=True)
-        return JSONResponse({"results": [_batch_item(r) for r in results]})
+        return SafeJSONResponse({"results": [_batch_item(r) for r in results]})
 
     return app
 

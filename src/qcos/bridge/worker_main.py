@@ -35,6 +35,33 @@ CIRCUIT = "circuit"  # valid OpenQASM the bridge cannot run: too wide, no measur
 SIMULATION = "simulation"  # Aer refused or failed on the circuit (422)
 
 
+#: Declared classical bits a program may have (the parser spends ~1 s per million).
+MAX_CLBITS = 100_000
+_COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
+_STATEMENT = r"(?:^|[;{}])\s*"
+_QUBIT_DECLS = re.compile(_STATEMENT + r"(?:qubit\s*\[\s*(\d+)\s*\]|qreg\s+\w+\s*\[\s*(\d+)\s*\])", re.M)
+_CLBIT_DECLS = re.compile(_STATEMENT + r"(?:bit\s*\[\s*(\d+)\s*\]|creg\s+\w+\s*\[\s*(\d+)\s*\])", re.M)
+_PHYSICAL = re.compile(r"\$(\d+)")
+
+
+def check_sizes(text: str, max_qubits: int) -> str | None:
+    """Reject absurd register sizes before parsing (a ``qubit[100000000]`` would eat GBs)."""
+    code = _COMMENTS.sub(" ", text)
+    qubits = sum(int(a or b) for a, b in _QUBIT_DECLS.findall(code))
+    physical = [int(n) for n in _PHYSICAL.findall(code)]
+    if physical:
+        qubits = max(qubits, max(physical) + 1)
+    if qubits > max_qubits:
+        return (
+            f"the circuit declares {qubits} qubits but this bridge takes at most {max_qubits} "
+            f"(--max-qubits {max_qubits})"
+        )
+    clbits = sum(int(a or b) for a, b in _CLBIT_DECLS.findall(code))
+    if clbits > MAX_CLBITS:
+        return f"the circuit declares {clbits} classical bits; a bridge takes at most {MAX_CLBITS}"
+    return None
+
+
 def check_includes(text: str) -> str | None:
     """Why ``text`` may not be parsed (an include other than the standard ones), or None."""
     for match in _INCLUDE.finditer(text):
@@ -108,6 +135,9 @@ class Runner:
         problem = check_includes(text)
         if problem is not None:
             return QASM, problem
+        problem = check_sizes(text, self.max_qubits)
+        if problem is not None:
+            return CIRCUIT, problem
         try:
             with _quiet_stderr():
                 circuit = self._qasm.loads(text, source="qasm")

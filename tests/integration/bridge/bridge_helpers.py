@@ -11,6 +11,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+
+#: Limits of the shared test bridge (small, so the limit cases are cheap to hit).
+MAX_QUBITS = 12
+MAX_SHOTS = 100_000
+MAX_BODY_MB = 1
+TIMEOUT_S = 3
 
 GHZ3 = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[3] q;\nbit[3] c;\nh q[0];\ncx q[0], q[1];\ncx q[1], q[2];\nc = measure q;\n'
 
@@ -28,6 +35,13 @@ def slow_qasm(iterations: int = 20_000_000) -> str:
         'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nbit[2] c;\n'
         f"for int i in [0:{iterations}] {{ h q[0]; cx q[0], q[1]; }}\nc = measure q;\n"
     )
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip, or fail when QCOS_REQUIRE_SERVICES=1 (CI) demands every service-backed test runs."""
+    if os.environ.get("QCOS_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (QCOS_REQUIRE_SERVICES=1: services are required here)")
+    pytest.skip(reason)
 
 
 def free_port() -> int:

@@ -5,13 +5,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from bridge_helpers import BridgeProcess
-
-#: Limits of the shared test bridge (small, so the limit cases are cheap to hit).
-MAX_QUBITS = 12
-MAX_SHOTS = 100_000
-MAX_BODY_MB = 1
-TIMEOUT_S = 3
+from bridge_helpers import MAX_BODY_MB, MAX_QUBITS, MAX_SHOTS, TIMEOUT_S, BridgeProcess
 
 
 @pytest.fixture(scope="session")

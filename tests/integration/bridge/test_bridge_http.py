@@ -10,8 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from bridge_helpers import GHZ3, ghz, slow_qasm
-from conftest import MAX_QUBITS, MAX_SHOTS, TIMEOUT_S
+from bridge_helpers import GHZ3, MAX_QUBITS, MAX_SHOTS, TIMEOUT_S, ghz, slow_qasm
 
 pytestmark = pytest.mark.slow
 
@@ -142,6 +141,9 @@ def test_bad_bodies_get_clear_4xx(bridge, body, status, needle):
         ('OPENQASM 3.0;\ninclude "/etc/passwd";\nqubit[1] q;\n', 400, "not allowed"),
         ('OPENQASM 2.0;\ninclude "../secrets.inc";\nqreg q[1];\n', 400, "not allowed"),
         (ghz(MAX_QUBITS + 1), 422, f"at most {MAX_QUBITS}"),
+        ("OPENQASM 3.0;\nqubit[100000000] q;\n", 422, f"at most {MAX_QUBITS}"),
+        ('OPENQASM 3.0;\ninclude "stdgates.inc";\nbit[1] c;\nh $5000000;\nc[0] = measure $0;\n', 422, "qubits"),
+        ("OPENQASM 3.0;\nbit[5000000] c;\n", 422, "classical bits"),
         ('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nh q[0];\n', 422, "measures nothing"),
         ('OPENQASM 3.0;\ninclude "stdgates.inc";\ninput float theta;\nqubit[1] q;\nbit[1] c;\nrx(theta) q[0];\nc = measure q;\n',
          422, "unbound"),
