@@ -184,7 +184,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:
         state = "healthy" if report.healthy else ("running, not healthy" if report.running else "not running")
-        print(f"bridge on {args.host} port {args.port}: {state} (pid {report.pid}) — {report.detail}")
+        pid = "-" if report.pid is None else report.pid
+        print(f"bridge on {args.host} port {args.port}: {state} (pid {pid}) — {report.detail}")
         if report.health:
             print(f"  health: {json.dumps(report.health, sort_keys=True)}")
         print(f"  log: {report.log_path}")

@@ -194,8 +194,8 @@ class BridgeDeployment:
         probe = (
             "import importlib.util, sys\n"
             f"missing = [m for m in ({modules!r}).split(', ') if importlib.util.find_spec(m) is None]\n"
+            "print('MISSING=' + ','.join(missing), flush=True)\n"
             "import qcos.cli\n"
-            "print('MISSING=' + ','.join(missing))\n"
             "print('VERSION=' + getattr(sys.modules.get('qcos'), '__version__', '?'))\n"
         )
         command = f"cd {shlex.quote(self.remote_dir)} && {self._env_prefix(upload)}{shlex.quote(self.python)} -"

@@ -1,0 +1,112 @@
+"""`qcos bridge deploy|status|stop` to 127.0.0.1 through a real sshd, and circuits through the result."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from qiskit import QuantumCircuit
+
+from qcos.providers.cluster import ClusterBuilder
+from qcos.qvm import DistributedQVM
+
+from .conftest import SSHClientFiles, descendants, free_port
+
+pytestmark = [pytest.mark.ssh, pytest.mark.slow]
+
+
+def _qcos(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "qcos", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_deploy_status_run_and_stop(sshd, ssh_files: SSHClientFiles, tmp_path: Path) -> None:
+    remote_dir = tmp_path / "remote"
+    port = free_port()
+    key = "deploy-secret-5c1e"
+    key_file = tmp_path / "bridge.key"
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
+    where = ["--remote-dir", str(remote_dir), "--port", str(port), *ssh_files.cli_args]
+
+    deployed = _qcos("bridge", "deploy", "qcos-test", *where, "--python", sys.executable,
+                     "--api-key-file", str(key_file), "--serve-arg=--workers=2")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert "bridge healthy" in deployed.stdout
+    pid = int((remote_dir / f"bridge-{port}.pid").read_text())
+    try:
+        # Detached: its own session, not a child of the sshd connection that started it.
+        assert os.getsid(pid) == pid
+        assert pid not in descendants(sshd.pid)
+        cmdline = _cmdline(pid)
+        assert "bridge serve" in cmdline and "--api-key-file" in cmdline
+        assert key not in cmdline  # the key is in a 0600 file, not on the command line ...
+        assert key not in Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")  # ... nor in env
+        key_path = remote_dir / f"bridge-{port}.key"
+        assert key_path.read_text().strip() == key
+        assert key_path.stat().st_mode & 0o777 == 0o600
+        assert key not in (remote_dir / f"bridge-{port}.log").read_text()
+        assert key not in deployed.stdout + deployed.stderr
+        # It runs the uploaded source.
+        assert (remote_dir / "src" / "qcos" / "tunnels" / "deploy.py").is_file()
+
+        status = _qcos("bridge", "status", "qcos-test", *where, "--json", timeout=60)
+        assert status.returncode == 0, status.stdout + status.stderr
+        report = json.loads(status.stdout)
+        assert report["running"] and report["healthy"] and report["pid"] == pid
+
+        circuit = QuantumCircuit(3, 3, name="ghz3")
+        circuit.h(0)
+        circuit.cx(0, 1)
+        circuit.cx(1, 2)
+        circuit.measure(range(3), range(3))
+        builder = ClusterBuilder().add(
+            "ssh_bridge", host="qcos-test", remote_port=port, remote_host="127.0.0.1", n_workers=2,
+            api_key=key, timeout_s=60, **ssh_files.kwargs,
+        )
+        with builder.build() as registry:
+            result = DistributedQVM(registry, shots=3000, seed=7, chunk_shots=500).run(circuit)
+        assert sum(result.counts.values()) == 3000
+        assert set(result.counts) == {"000", "111"}
+        assert {c.node_id for c in result.chunks} <= {"ssh-qcos-test-0", "ssh-qcos-test-1"}
+
+        again = _qcos("bridge", "deploy", "qcos-test", *where, "--python", sys.executable, timeout=60)
+        assert again.returncode == 2 and "already runs" in again.stderr and "qcos bridge stop" in again.stderr
+
+        stopped = _qcos("bridge", "stop", "qcos-test", *where, timeout=60)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert "stopped" in stopped.stdout
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "bridge serve" in _cmdline(pid):
+            time.sleep(0.1)
+        assert "bridge serve" not in _cmdline(pid)
+        assert not (remote_dir / f"bridge-{port}.pid").exists()
+        assert not key_path.exists()
+
+        after = _qcos("bridge", "status", "qcos-test", *where, timeout=60)
+        assert after.returncode == 1 and "not running" in after.stdout
+    finally:
+        if "bridge serve" in _cmdline(pid):
+            os.killpg(pid, 9)
+
+
+def test_deploy_reports_a_python_without_the_dependencies(ssh_files: SSHClientFiles, tmp_path: Path) -> None:
+    bare = tmp_path / "bare-python"
+    bare.write_text("#!/bin/sh\nexec /usr/bin/python3 -I \"$@\"\n")  # system python, no qiskit/fastapi
+    bare.chmod(0o755)
+    result = _qcos("bridge", "deploy", "qcos-test", "--remote-dir", str(tmp_path / "r"), "--port",
+                   str(free_port()), "--python", str(bare), *ssh_files.cli_args, timeout=120)
+    assert result.returncode == 2
+    assert "qcos: error:" in result.stderr
+    assert "--python" in result.stderr
