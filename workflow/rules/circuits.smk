@@ -9,6 +9,6 @@ rule plan:
     conda:
         ENV
     params:
-        manifest=PLAN.manifest(),
+        digest=PLAN.digest(),
     script:
         "../scripts/plan.py"

@@ -107,6 +107,14 @@ class Plan:
         """Every circuit with its batch, in plan order (what ``plan.json`` holds)."""
         return [{**spec.to_dict(), "batch": batch.id} for batch in self.batches for spec in batch.specs]
 
+    def digest(self) -> str:
+        """SHA-256 of the manifest: a short rule parameter that changes whenever the plan does."""
+        import hashlib
+        import json
+
+        text = json.dumps(self.manifest(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
     def sources(self, batch: Batch) -> list[str]:
         """User files a batch reads (qasm family), so editing one reruns its batch."""
         return [str(spec.params["path"]) for spec in batch.specs if spec.family == "qasm"]

@@ -1,0 +1,156 @@
+"""Counts files, the ideal distribution and fidelity, collect and the summary table."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from qiskit import QuantumCircuit
+
+from qcos.circuits.qasm import dumps
+from qcos.circuits.sweep import CircuitSpec
+from qcos.results.aggregate import SUMMARY_COLUMNS, csv_text, format_params, runtime_rows, summarize
+from qcos.results.collect import collect
+from qcos.results.counts import (
+    ResultsError,
+    atomic_write_text,
+    counts_record,
+    is_current,
+    read_counts,
+    sha256_text,
+    write_counts,
+)
+from qcos.results.fidelity import fidelity, ideal_distribution
+from qcos.results.provenance import config_hash, provenance
+
+
+def record(circuit_id: str = "ghz-q2", counts: dict | None = None, **overrides) -> dict:
+    base = dict(
+        circuit_id=circuit_id, family="ghz", params={"qubits": 2}, counts=counts or {"11": 3, "00": 5},
+        shots=8, seed=1, chunk_shots=1024, num_qubits=2, num_clbits=2, depth=3,
+        qasm_sha256="abc", versions={"qiskit": "x"},
+    )
+    base.update(overrides)
+    return counts_record(**base)
+
+
+def test_counts_files_are_canonical_and_atomic(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "a.json"
+    write_counts(path, record())
+    text = path.read_text()
+    assert text.endswith("\n") and list(json.loads(text)) == sorted(json.loads(text))
+    assert list(json.loads(text)["counts"]) == ["00", "11"]
+    write_counts(tmp_path / "b.json", record(counts={"00": 5, "11": 3}))
+    assert (tmp_path / "b.json").read_bytes() == path.read_bytes()
+    assert [p.name for p in path.parent.iterdir()] == ["a.json"]  # no temporary files left
+    assert read_counts(path)["counts"] == {"00": 5, "11": 3}
+
+
+def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.txt"
+    atomic_write_text(path, "old")
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_text(path, "new")
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_bad_counts_files_are_reported(tmp_path: Path) -> None:
+    with pytest.raises(ResultsError, match="is missing"):
+        read_counts(tmp_path / "nope.json")
+    (tmp_path / "torn.json").write_text('{"format": "qcos-co')
+    with pytest.raises(ResultsError, match="unreadable"):
+        read_counts(tmp_path / "torn.json")
+    with pytest.raises(ResultsError, match="add up to 8 shots but the file says 9"):
+        write_counts(tmp_path / "x.json", {**record(), "shots": 9})
+
+
+def test_is_current_compares_identity_fields(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    write_counts(path, record())
+    expected = {"format": "qcos-counts/1", "circuit_id": "ghz-q2", "shots": 8, "seed": 1,
+                "chunk_shots": 1024, "qasm_sha256": "abc"}
+    assert is_current(path, expected)
+    assert not is_current(path, {**expected, "seed": 2})
+    assert not is_current(path, {**expected, "qasm_sha256": "def"})
+    assert not is_current(tmp_path / "missing.json", expected)
+
+
+def test_ideal_distribution_follows_qiskit_bit_order() -> None:
+    circuit = QuantumCircuit(3, 2)
+    circuit.x(2)
+    circuit.measure(2, 0)  # clbit 0 <- qubit 2 (always 1)
+    circuit.measure(0, 1)  # clbit 1 <- qubit 0 (always 0)
+    assert ideal_distribution(circuit) == pytest.approx({"01": 1.0})
+    ghz = QuantumCircuit(3)
+    ghz.h(0)
+    ghz.cx(0, 1)
+    ghz.cx(1, 2)
+    ghz.measure_all()
+    assert ideal_distribution(ghz) == pytest.approx({"000": 0.5, "111": 0.5})
+    assert fidelity({"000": 50, "111": 50}, ideal_distribution(ghz)) == pytest.approx(1.0)
+    assert fidelity({"000": 100}, ideal_distribution(ghz)) == pytest.approx(0.5)
+
+
+def test_ideal_distribution_declines_mid_circuit_measurement() -> None:
+    circuit = QuantumCircuit(1, 2)
+    circuit.h(0)
+    circuit.measure(0, 0)
+    circuit.h(0)
+    circuit.measure(0, 1)
+    assert ideal_distribution(circuit) is None
+
+
+def test_collect_lists_missing_and_mismatched_files(tmp_path: Path) -> None:
+    write_counts(tmp_path / "a.json", record("a"))
+    write_counts(tmp_path / "b.json", record("wrong"))
+    config = {"shots": 8, "seed": 1, "experiment": "t"}
+    with pytest.raises(ResultsError) as info:
+        collect(["a", "b", "c"], [tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"], config=config)
+    text = str(info.value)
+    assert "2 of 3 counts file(s)" in text and "holds circuit 'wrong'" in text and "c.json is missing" in text
+    index = collect(["a"], [tmp_path / "a.json"], config=config)
+    assert index["n_circuits"] == 1 and set(index["counts_sha256"]) == {"a"}
+
+
+def test_summary_rows_are_deterministic(tmp_path: Path) -> None:
+    ghz = QuantumCircuit(2)
+    ghz.h(0)
+    ghz.cx(0, 1)
+    ghz.measure_all()
+    qasm = tmp_path / "ghz.qasm"
+    qasm.write_text(dumps(ghz))
+    write_counts(tmp_path / "ghz.json", record(qasm_sha256=sha256_text(qasm.read_text())))
+    spec = CircuitSpec("ghz-q2", "ghz", {"qubits": 2}, 0)
+    rows = summarize([spec], [tmp_path / "ghz.json"], [qasm])
+    assert rows[0]["top_outcome"] == "00" and rows[0]["top_probability"] == "0.625000"
+    assert 0.9 < float(rows[0]["hellinger_fidelity"]) < 1.0
+    text = csv_text(rows, SUMMARY_COLUMNS)
+    assert text.splitlines()[0] == ",".join(SUMMARY_COLUMNS)
+    assert text == csv_text(summarize([spec], [tmp_path / "ghz.json"], [qasm]), SUMMARY_COLUMNS)
+    assert summarize([spec], [tmp_path / "ghz.json"], [qasm], fidelity_max_qubits=1)[0]["hellinger_fidelity"] == ""
+    assert format_params({"depth": 5, "qubits": 3, "instance": 1}, "random") == "qubits=3;depth=5;instance=1"
+
+
+def test_runtime_rows_read_run_records(tmp_path: Path) -> None:
+    (tmp_path / "r.json").write_text(json.dumps({"batch": "b0", "circuits": {
+        "a": {"node_ids": ["n0", "n1"], "execute_s": 0.5, "chunks": 2, "reused": False}}}))
+    rows = runtime_rows([CircuitSpec("a", "ghz", {}, 0), CircuitSpec("b", "ghz", {}, 0)], [tmp_path / "r.json"], {"a": 2})
+    assert rows[0]["node_ids"] == "n0 n1" and rows[0]["batch"] == "b0" and rows[1]["execute_s"] == ""
+
+
+def test_provenance_records_config_hash_and_versions(tmp_path: Path) -> None:
+    config = {"experiment": "e", "seed": 3, "shots": 10, "cluster": []}
+    data = provenance(config, cluster=[{"provider": "custom_rest", "api_key": "s3cret"}], n_circuits=2,
+                      workflow_dir=tmp_path)
+    assert data["config_sha256"] == config_hash({"shots": 10, "seed": 3, "experiment": "e", "cluster": []})
+    assert data["packages"]["qiskit"] and data["seed"] == 3
+    assert "s3cret" not in json.dumps(data)
+    assert data["git"] == {"commit": None, "dirty": None}
