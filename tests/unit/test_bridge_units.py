@@ -1,0 +1,161 @@
+"""Bridge pieces in-process: settings, API key loading, auth, QASM pre-checks, the worker runner, the app."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import warnings
+from pathlib import Path
+
+import pytest
+
+from qcos.bridge.auth import BearerAuth
+from qcos.bridge.cli import add_bridge_commands, settings_from_args
+from qcos.bridge.server import bind_socket, make_pool
+from qcos.bridge.settings import BridgeSettings, load_api_key
+from qcos.bridge.worker_main import CIRCUIT, OK, QASM, Runner, check_includes, check_sizes
+from qcos.exceptions import BridgeError, ConfigError
+
+GHZ3 = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[3] q;\nbit[3] c;\nh q[0];\ncx q[0], q[1];\ncx q[1], q[2];\nc = measure q;\n'
+
+
+# -- settings and keys ------------------------------------------------------------------
+def test_settings_defaults_and_validation():
+    settings = BridgeSettings(api_key="zz-secret")
+    assert settings.workers >= 1 and settings.device == "CPU" and "zz-secret" not in repr(settings)
+    assert BridgeSettings(device="gpu").workers == 1
+    assert BridgeSettings(api_key="  ").api_key is None
+    for bad in ({"device": "TPU"}, {"method": "magic"}, {"max_shots": 0}, {"timeout_s": 0}, {"port": 70000},
+                {"workers": -1}):
+        with pytest.raises(ConfigError):
+            BridgeSettings(**bad)
+
+
+def test_api_key_from_file_env_and_errors(tmp_path, caplog):
+    assert load_api_key(environ={}) is None
+    assert load_api_key(environ={"BRIDGE_API_KEY": " env-key \n"}) == "env-key"
+    key_file = tmp_path / "key"
+    key_file.write_text("file-key\nignored\n")
+    key_file.chmod(0o600)
+    with caplog.at_level(logging.WARNING):
+        assert load_api_key(key_file, environ={"BRIDGE_API_KEY": "env-key"}) == "file-key"
+    assert not caplog.records
+    key_file.chmod(0o644)
+    with caplog.at_level(logging.WARNING):
+        load_api_key(key_file, environ={})
+    assert "chmod 600" in caplog.text and "file-key" not in caplog.text
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ConfigError, match="empty"):
+        load_api_key(tmp_path / "empty")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_api_key(tmp_path / "missing")
+
+
+def test_bearer_auth():
+    auth = BearerAuth("abc")
+    assert auth.allows("Bearer abc") and auth.allows("bearer abc") and auth.allows("Bearer  abc ")
+    for header in (None, "", "Bearer", "Bearer abcd", "Bearer ab", "Basic abc", "abc", "Bearer ABC"):
+        assert not auth.allows(header)
+    assert BearerAuth(None).allows(None) and "abc" not in repr(auth)
+
+
+def test_cli_arguments_become_settings(monkeypatch):
+    parser = argparse.ArgumentParser()
+    add_bridge_commands(parser.add_subparsers(dest="cmd"))
+    monkeypatch.setenv("BRIDGE_API_KEY", "from-env")
+    args = parser.parse_args(["serve", "--port", "9999", "--device", "cpu", "--workers", "3", "--max-body-mb", "0.5",
+                              "--timeout-s", "12"])
+    settings = settings_from_args(args)
+    assert (settings.port, settings.device, settings.workers, settings.timeout_s) == (9999, "CPU", 3, 12.0)
+    assert settings.max_body_bytes == 2**19 and settings.api_key == "from-env"
+
+
+def test_taken_port_fails_fast():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(BridgeError, match="choose another --port"):
+            bind_socket("127.0.0.1", taken.getsockname()[1])
+
+
+# -- OpenQASM pre-checks and the worker runner ------------------------------------------------
+def test_only_standard_includes_are_allowed():
+    assert check_includes(GHZ3) is None
+    assert check_includes('OPENQASM 2.0;\ninclude "qelib1.inc";') is None
+    assert "not allowed" in check_includes('include "/etc/passwd";')
+    assert "not allowed" in check_includes("include 'x.inc';")
+
+
+def test_size_checks_happen_before_parsing():
+    assert check_sizes(GHZ3, 3) is None
+    assert "declares 4 qubits" in check_sizes("qreg a[2];\nqreg b[2];", 3)
+    assert check_sizes("// qubit[99] q;\nqubit[2] q;", 3) is None
+    assert "declares 11 qubits" in check_sizes("qubit[1] q; x $10;", 5)
+    assert "classical bits" in check_sizes("bit[1000001] c;", 5)
+
+
+@pytest.fixture(scope="module")
+def runner():
+    return Runner({"max_qubits": 4, "device": "CPU", "threads": 1})
+
+
+def test_runner_codes(runner):
+    code, counts = runner.run_one(GHZ3, 100, 7, None)
+    assert code == OK and sum(counts.values()) == 100 and set(counts) <= {"000", "111"}
+    assert runner.run_one(GHZ3, 100, 7, "stabilizer")[0] == OK
+    assert runner.run_one("garbage", 10, None, None)[0] == QASM
+    code, message = runner.run_one(GHZ3.replace("[3]", "[5]"), 10, None, None)
+    assert code == CIRCUIT and "at most 4" in message
+    assert runner.run_one('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[1] q;\nh q[0];\n', 10, None, None)[0] == CIRCUIT
+
+
+def test_runner_is_reproducible_with_a_seed(runner):
+    assert runner.run_one(GHZ3, 500, 3, None) == runner.run_one(GHZ3, 500, 3, None)
+
+
+# -- the app in-process with one real worker -------------------------------------------------
+@pytest.fixture(scope="module")
+def client():
+    settings = BridgeSettings(workers=1, api_key="unit-key", max_qubits=5, max_shots=1000, max_body_bytes=4096)
+    pool = make_pool(settings)
+    saved = os.environ.get("BRIDGE_API_KEY")
+    os.environ["BRIDGE_API_KEY"] = "unit-key"  # the workers must not inherit it
+    try:
+        pool.start()
+    finally:
+        if saved is None:
+            os.environ.pop("BRIDGE_API_KEY")
+        else:
+            os.environ["BRIDGE_API_KEY"] = saved
+    from qcos.bridge.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # starlette's note about httpx in its TestClient
+        from fastapi.testclient import TestClient
+    with TestClient(create_app(settings, pool)) as test_client:
+        yield test_client
+
+
+def test_app_contract(client):
+    assert client.get("/health").json()["status"] == "ok"
+    response = client.post("/run-circuit", json={"qasm": GHZ3, "shots": 64}, headers={"Authorization": "Bearer unit-key"})
+    assert response.status_code == 200 and sum(response.json()["counts"].values()) == 64
+    assert client.post("/run-circuit", json={"qasm": GHZ3}).status_code == 401
+    headers = {"Authorization": "Bearer unit-key"}
+    assert client.post("/run-circuit", json={"qasm": GHZ3, "shots": 1001}, headers=headers).status_code == 422
+    assert client.post("/run-circuit", json={"qasm": GHZ3 + " " * 5000}, headers=headers).status_code == 413
+    batch = client.post("/run-batch", json={"circuits": [{"qasm": GHZ3, "shots": 5}, {"qasm": "x", "shots": 5}]}, headers=headers)
+    assert batch.status_code == 200 and batch.json()["results"][1]["status"] == 400
+    assert client.get("/health").json()["jobs_completed"] >= 3
+
+
+def test_worker_processes_do_not_get_the_key(client):
+    pids = client.get("/health").json()["worker_pids"]
+    for pid in pids:
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            pytest.skip("/proc is not readable here")
+        assert b"BRIDGE_API_KEY" not in environ
