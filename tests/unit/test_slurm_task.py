@@ -1,0 +1,93 @@
+"""The function a Slurm array task runs: QASM in, counts out, atomic result files, resume, faults."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from qiskit import QuantumCircuit
+
+from qcos.circuits.qasm import dumps, loads
+from qcos.dispatch.slurm.store import ResultStore, atomic_write_json, cache_key
+from qcos.dispatch.slurm.task import FAULTS_ENV, ChunkRunner, ChunkSpec, GPUUnavailableError
+from qcos.qvm import aer
+
+OPTIONS = {"device": "CPU"}
+
+
+def _ghz(n: int = 4) -> QuantumCircuit:
+    circuit = QuantumCircuit(n, n, name="ghz")
+    circuit.h(0)
+    for q in range(1, n):
+        circuit.cx(0, q)
+    circuit.measure(range(n), range(n))
+    return circuit
+
+
+def _spec(qasm: str, shots: int, seed: int, label: str = "n/c0/k0") -> ChunkSpec:
+    return ChunkSpec(cache_key(qasm, shots, seed, OPTIONS), label, qasm, shots, seed)
+
+
+def test_runner_matches_aer_and_writes_each_result_atomically(tmp_path: Path) -> None:
+    qasm = dumps(_ghz())
+    specs = [_spec(qasm, 500, 11, "n/c0/k0"), _spec(qasm, 300, 12, "n/c0/k1")]
+    counts = ChunkRunner(specs, dict(OPTIONS), str(tmp_path))()
+    assert counts[0] == aer.simulate(loads(qasm), 500, 11, OPTIONS)
+    assert counts[1] == aer.simulate(loads(qasm), 300, 12, OPTIONS)
+    assert set(counts[0]) <= {"0000", "1111"} and sum(counts[1].values()) == 300
+    store = ResultStore(tmp_path)
+    assert store.read(specs[0].key, 500) == counts[0]
+    payload = json.loads(store.path(specs[1].key).read_text())
+    assert payload["seed"] == 12 and payload["label"] == "n/c0/k1"
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_checkpointed_runner_resumes_without_redoing_finished_chunks(tmp_path: Path) -> None:
+    qasm = dumps(_ghz())
+    runner = ChunkRunner([_spec(qasm, 100, 1), _spec(qasm, 100, 2)], dict(OPTIONS), None)
+    runner.done[0] = {"0000": 100}  # as if computed before a preemption
+    delayed = runner.checkpoint()
+    resumed = delayed.function
+    assert resumed is runner and resumed.done == {0: {"0000": 100}}
+    counts = resumed()
+    assert counts[0] == {"0000": 100}
+    assert counts[1] == aer.simulate(loads(qasm), 100, 2, OPTIONS)
+
+
+def test_fault_marker_fails_exactly_one_attempt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    (faults / "fail-a").write_text("")
+    monkeypatch.setenv(FAULTS_ENV, str(faults))
+    runner = ChunkRunner([_spec(dumps(_ghz()), 10, 3)], dict(OPTIONS), None)
+    with pytest.raises(RuntimeError, match="injected test failure"):
+        runner()
+    assert sum(runner()[0].values()) == 10
+    assert (faults / "claimed.fail-a").exists()
+
+
+def test_gpu_request_without_gpu_build_is_a_clear_error() -> None:
+    available, _ = aer.gpu_status()
+    if available:
+        pytest.skip("this machine has a GPU-enabled Aer")
+    runner = ChunkRunner([_spec(dumps(_ghz()), 10, 3)], {"device": "GPU"}, None)
+    with pytest.raises(GPUUnavailableError, match="aer_device='CPU'"):
+        runner()
+
+
+def test_store_ignores_wrong_shot_totals_and_garbage(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    store.write("ab" * 32, {"0": 7})
+    assert store.read("ab" * 32, 7) == {"0": 7}
+    assert store.read("ab" * 32, 8) is None
+    atomic_write_json(store.path("cd" * 32), {"nope": 1})
+    assert store.read("cd" * 32) is None
+    assert store.read("ef" * 32) is None
+
+
+def test_cache_key_depends_on_everything_that_changes_counts() -> None:
+    base = cache_key("qasm", 100, 1, OPTIONS)
+    assert base == cache_key("qasm", 100, 1, dict(OPTIONS))
+    assert len({base, cache_key("qasm2", 100, 1, OPTIONS), cache_key("qasm", 101, 1, OPTIONS),
+                cache_key("qasm", 100, 2, OPTIONS), cache_key("qasm", 100, 1, {"device": "GPU"})}) == 5
