@@ -242,8 +242,8 @@ def _socket_inode(local_port: int, remote_port: int) -> str | None:
     return None
 
 
-def kill_connection(server: SSHServer, client_port: int) -> list[int]:
-    """SIGKILL the sshd child (and its children) serving the client connection from ``client_port``.
+def connection_pids(server: SSHServer, client_port: int) -> list[int]:
+    """The sshd child (and its children) serving the client connection from ``client_port``.
 
     Found among the descendants of the sshd master pid by the socket it holds; never by name.
     """
@@ -263,8 +263,13 @@ def kill_connection(server: SSHServer, client_port: int) -> list[int]:
             except OSError:
                 continue
     assert owners, f"no sshd child holds the connection from port {client_port}"
-    victims = sorted({*owners, *(d for pid in owners for d in descendants(pid))})
+    return sorted({*owners, *(d for pid in owners for d in descendants(pid))})
+
+
+def kill_connection(server: SSHServer, client_port: int, sig: int = signal.SIGKILL) -> list[int]:
+    """Send ``sig`` (SIGKILL: the connection dies; SIGSTOP: it hangs) to the connection's sshd processes."""
+    victims = connection_pids(server, client_port)
     for pid in victims:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, sig)
     return victims

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -200,3 +201,21 @@ def test_waits_for_reconnect_instead_of_failing_new_connections(
         # Immediately after the kill: the connection waits for the fresh transport.
         assert _roundtrip(tunnel.local_port, b"queued") == b"queued"
         assert time.monotonic() - start < 20
+
+
+def test_hung_server_is_detected_by_keepalive_and_replaced(sshd, ssh_files: SSHClientFiles, echo: _Echo) -> None:
+    import signal
+
+    with SSHTunnel("qcos-test", echo.port, keepalive_s=0.5, keepalive_count_max=2, **ssh_files.kwargs) as tunnel:
+        assert _roundtrip(tunnel.local_port, b"before") == b"before"
+        frozen = kill_connection(sshd, tunnel.connection.client_port(), signal.SIGSTOP)  # no FIN, no RST
+        try:
+            start = time.monotonic()
+            assert _roundtrip(tunnel.local_port, b"after the freeze") == b"after the freeze"
+            assert tunnel.connection.reconnects == 1
+            assert time.monotonic() - start < 15
+        finally:
+            for pid in frozen:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    os.kill(pid, signal.SIGCONT)
