@@ -252,3 +252,14 @@ def test_logs_never_contain_the_key(bridge):
     log = bridge.log()
     assert "POST /run-circuit" in log  # the access log is on
     assert bridge.api_key not in log and "not-the-key-123" not in log
+
+
+def test_keep_alive_requests_are_not_delayed(bridge):
+    """TCP_NODELAY on the listener: without it each keep-alive answer stalls ~40 ms (Nagle + delayed ACK)."""
+    with httpx.Client(headers=bridge.headers(), timeout=30) as session:
+        session.get(bridge.url + "/health")
+        started = time.perf_counter()
+        for _ in range(20):
+            session.get(bridge.url + "/health")
+        per_request = (time.perf_counter() - started) / 20
+    assert per_request < 0.025, f"{per_request * 1000:.1f} ms per keep-alive request"
