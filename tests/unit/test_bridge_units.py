@@ -159,3 +159,35 @@ def test_worker_processes_do_not_get_the_key(client):
         except OSError:
             pytest.skip("/proc is not readable here")
         assert b"BRIDGE_API_KEY" not in environ
+
+
+def test_pool_queue_limit_and_timeout():
+    """One worker, one queue place: a third request is refused at once; the slow one times out."""
+    import asyncio
+
+    from qcos.bridge.workers import TIMEOUT, Job, PoolUnavailable, WorkerConfig, WorkerPool
+
+    slow = Job('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[1] q;\nbit[1] c;\n'
+               "for int i in [0:50000000] { h q[0]; }\nc = measure q;\n", 10)
+    pool = WorkerPool(WorkerConfig(threads=1), 1, timeout_s=1.0, max_queue=1)
+    pool.start()
+
+    async def scenario():
+        pool.attach()
+        first = asyncio.ensure_future(pool.run([slow]))
+        await asyncio.sleep(0.1)
+        second = asyncio.ensure_future(pool.run([Job(GHZ3, 10)]))
+        await asyncio.sleep(0.1)
+        assert pool.stats()["queue_depth"] == 1
+        with pytest.raises(PoolUnavailable, match="queue is full"):
+            await pool.run([Job(GHZ3, 10)])
+        with pytest.raises(PoolUnavailable):
+            await pool.run_many([Job(GHZ3, 10)] * 3)
+        return await first, await second
+
+    try:
+        (timed_out,), (done,) = asyncio.run(scenario())
+    finally:
+        pool.close()
+    assert timed_out.code == TIMEOUT and "1s" in timed_out.message
+    assert done.ok and sum(done.counts.values()) == 10

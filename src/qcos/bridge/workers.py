@@ -259,14 +259,22 @@ class WorkerPool:
         self._threads.shutdown(wait=False, cancel_futures=True)
 
     # -- running --------------------------------------------------------------
-    async def run(self, jobs: Sequence[Job]) -> list[JobResult]:
-        """Run ``jobs`` one after another on one worker."""
+    def _admit(self, n_slices: int) -> None:
+        """Refuse work that cannot be queued (503 upstream) before any of it starts."""
         if self._idle is None or self._loop is None:
             raise BridgeError("the worker pool is not attached to an event loop (call attach() at startup)")
         if self._down >= self.size:
             raise PoolUnavailable("every bridge worker is restarting; retry in a few seconds")
-        if self._waiting >= self.max_queue:
-            raise PoolUnavailable(f"the bridge queue is full ({self.max_queue} requests waiting); retry later")
+        if self._waiting + n_slices > self.max_queue + self._idle.qsize():
+            raise PoolUnavailable(
+                f"the bridge queue is full ({self._waiting} jobs waiting, limit {self.max_queue}); retry later"
+            )
+
+    async def run(self, jobs: Sequence[Job], *, admitted: bool = False) -> list[JobResult]:
+        """Run ``jobs`` one after another on one worker."""
+        if not admitted:
+            self._admit(1)
+        assert self._idle is not None and self._loop is not None
         self._waiting += 1
         try:
             worker = await self._idle.get()
@@ -284,7 +292,8 @@ class WorkerPool:
         per_worker = -(-len(jobs) // self.size)
         step = max(1, min(slice_size, per_worker))
         slices = [jobs[i:i + step] for i in range(0, len(jobs), step)]
-        parts = await asyncio.gather(*(self.run(part) for part in slices))
+        self._admit(len(slices))
+        parts = await asyncio.gather(*(self.run(part, admitted=True) for part in slices))
         return [result for part in parts for result in part]
 
     def _exchange(self, worker: WorkerProcess, jobs: list[Job]) -> list[JobResult]:
