@@ -3,8 +3,8 @@
 
 rule aggregate:
     input:
-        plan=rules.plan.output[0],
-        collected=rules.collect.output[0],
+        plan=f"{PLAN.root}/plan.json",
+        collected=f"{PLAN.root}/collected.json",
         counts=PLAN.all_counts(),
         qasm=PLAN.all_qasm(),
         records=PLAN.all_run_records(),
@@ -46,7 +46,7 @@ rule aggregate:
 
 rule provenance:
     input:
-        rules.collect.output[0],
+        f"{PLAN.root}/collected.json",
     output:
         f"{PLAN.root}/provenance.json",
     log:
