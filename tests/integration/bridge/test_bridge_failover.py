@@ -103,3 +103,32 @@ def test_all_endpoints_down_marks_the_provider_unhealthy():
         assert not any(n.online for n in registry.nodes)
         report = registry.status_report()
         assert report["online_nodes"] == 0 and url in registry.nodes[0].offline_reason
+
+
+def _gone(pid: int, timeout_s: float = 15.0) -> bool:
+    import os
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:  # a zombie whose parent died counts as gone once reaped by init; check its state
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split(") ", 1)[1].startswith("Z"):
+                    return True
+        except OSError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("how", ["stop", "kill"])
+def test_no_worker_outlives_its_server(bridge_log_dir, how):
+    server = BridgeProcess(bridge_log_dir, "--workers", "2", name=f"lifetime-{how}").start()
+    pids = server.health()["worker_pids"]
+    assert len(pids) == 2
+    getattr(server, how)()  # SIGTERM: graceful shutdown stops them; SIGKILL: they see the channel close
+    assert all(_gone(pid) for pid in pids)
