@@ -8,6 +8,7 @@ one that runs past ``--timeout-s`` answers 504 and its worker is replaced.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -160,6 +161,18 @@ async def _run(pool: WorkerPool, jobs: list[Job], *, batch: bool) -> list[JobRes
         raise HTTPProblem(503, str(error), headers={"Retry-After": "2"}) from None
 
 
+async def _read_body(request: Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise HTTPProblem(413, f"request body is larger than this bridge's limit of {limit} bytes "
+                                   "(--max-body-mb); send fewer circuits per request")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _check_shots(shots: int, settings: BridgeSettings, where: str) -> None:
     if shots > settings.max_shots:
         raise HTTPProblem(422, f"{where}: {shots} shots is more than this bridge's limit of {settings.max_shots} "
@@ -191,15 +204,11 @@ async def _read_json(request: Request, auth: BearerAuth, settings: BridgeSetting
         if size > limit:
             raise HTTPProblem(413, f"request body of {size} bytes is larger than this bridge's limit of {limit} "
                                    "bytes (--max-body-mb); send fewer circuits per request")
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise HTTPProblem(413, f"request body is larger than this bridge's limit of {limit} bytes "
-                                   "(--max-body-mb); send fewer circuits per request")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    try:
+        raw = await asyncio.wait_for(_read_body(request, limit), timeout=settings.body_timeout_s)
+    except TimeoutError:
+        raise HTTPProblem(408, f"the request body did not arrive within {settings.body_timeout_s:g}s "
+                               "(--body-timeout-s)") from None
     if not raw.strip():
         raise HTTPProblem(400, 'empty request body: send JSON such as {"qasm": "OPENQASM 3.0; ...", "shots": 1024}')
     try:

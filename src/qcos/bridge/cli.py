@@ -41,6 +41,9 @@ def add_bridge_commands(subparsers: Any) -> None:
                        help=f"most circuits per /run-batch request (default {defaults.DEFAULT_MAX_BATCH})")
     serve.add_argument("--max-queue", type=int, default=defaults.DEFAULT_MAX_QUEUE,
                        help=f"requests allowed to wait for a worker before 503 (default {defaults.DEFAULT_MAX_QUEUE})")
+    serve.add_argument("--body-timeout-s", type=float, default=defaults.DEFAULT_BODY_TIMEOUT_S,
+                       help=f"seconds a client may take to send its request body before 408 "
+                            f"(default {defaults.DEFAULT_BODY_TIMEOUT_S:g})")
     serve.add_argument("--api-key-file", default=None,
                        help=f"file whose first line is the API key (else ${defaults.API_KEY_ENV}; chmod 600 it)")
     serve.add_argument("--no-access-log", action="store_true", help="do not log one line per request")
@@ -66,6 +69,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         max_body_bytes=max(1, int(args.max_body_mb * 2**20)),
         max_batch=args.max_batch,
         max_queue=args.max_queue,
+        body_timeout_s=args.body_timeout_s,
         api_key=load_api_key(args.api_key_file),
     )
 

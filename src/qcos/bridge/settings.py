@@ -29,6 +29,7 @@ DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_BATCH = 10_000
 DEFAULT_MAX_QUEUE = 1_000
+DEFAULT_BODY_TIMEOUT_S = 60.0
 #: Seeds must fit Aer's signed 64-bit seed (negative values mean "random" there).
 MAX_SEED = 2**63 - 1
 
@@ -57,6 +58,7 @@ class BridgeSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_batch: int = DEFAULT_MAX_BATCH
     max_queue: int = DEFAULT_MAX_QUEUE
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
     api_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -76,8 +78,9 @@ class BridgeSettings:
             raise ConfigError(f"workers must be >= 1 (or 0 for the default), got {self.workers}")
         if self.workers == 0:
             object.__setattr__(self, "workers", default_workers(device))
-        if not self.timeout_s > 0:
-            raise ConfigError(f"timeout_s must be > 0 seconds, got {self.timeout_s}")
+        for name in ("timeout_s", "body_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)}")
         if self.api_key is not None and not self.api_key.strip():
             object.__setattr__(self, "api_key", None)
 

@@ -20,6 +20,7 @@ def bridge(bridge_log_dir):
     server = BridgeProcess(
         bridge_log_dir, "--workers", "2", "--max-qubits", str(MAX_QUBITS), "--max-shots", str(MAX_SHOTS),
         "--max-body-mb", str(MAX_BODY_MB), "--timeout-s", str(TIMEOUT_S), "--max-batch", "500",
+        "--body-timeout-s", "2",
         api_key=key, name="shared",
     ).start()
     yield server

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -183,6 +184,20 @@ def test_body_too_large_is_413_when_streamed(bridge):
     response = httpx.post(bridge.url + "/run-circuit", content=chunks(),
                           headers={**bridge.headers(), "Content-Type": "application/json"}, timeout=30)
     assert response.status_code == 413
+
+
+def test_stalled_body_is_408(bridge):
+    port = int(bridge.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(
+            b"POST /run-circuit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {bridge.api_key}\r\nContent-Length: 100\r\n\r\n".encode()
+            + b'{"qasm": "OPEN'
+        )
+        started = time.monotonic()
+        answer = sock.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 408") and "body-timeout-s" in answer
+    assert 1.5 < time.monotonic() - started < 10
 
 
 def test_batch_limits_and_shapes(bridge):
