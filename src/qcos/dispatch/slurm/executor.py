@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 _NON_RETRYABLE = ("GPUUnavailableError", "QasmError")
 #: How long a finished job may lack its result file before it counts as failed (shared FS lag).
 _RESULT_GRACE_S = 5.0
+#: squeue states of a job that will still run (e.g. a preempted job Slurm requeued).
+_QUEUED_STATES = frozenset({"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING",
+                            "COMPLETING", "SUSPENDED", "RESIZING", "STAGE_OUT", "SIGNALING"})
 
 
 class SlurmSubmissionError(SlurmError):
@@ -326,6 +329,12 @@ class SlurmDispatcher:
             return None
         if now - group.terminal_since < _RESULT_GRACE_S:
             return None
+        if self.settings.executor == "slurm":
+            queued = _squeue_state(str(job.job_id))
+            if queued:  # sacct still shows the previous run of a requeued (preempted) job
+                logger.debug("job %s: sacct says %s but squeue says %s; still waiting", job.job_id, state, queued)
+                group.terminal_since = None
+                return None
         kind = "cancelled" if state.upper().startswith("CANCELLED") or state == "INTERRUPTED" else "failed"
         detail = _stderr_tail(job)
         return kind, f"job {job.job_id} ended {state} without a result" + (f": {detail}" if detail else "")
@@ -459,6 +468,18 @@ def _split(entries: list[tuple[_Request, int]], specs: list[ChunkSpec], per_task
         groups.append(_Group(entries[start:start + size], specs[start:start + size]))
         start += size
     return groups
+
+
+def _squeue_state(job_id: str) -> str:
+    """The job's state in squeue ('' when it left the queue or squeue failed)."""
+    try:
+        proc = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True,
+                              timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    states = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+    live = [state for state in states if state in _QUEUED_STATES]
+    return live[0] if live else ""
 
 
 def _as_counts(counts: Any) -> Counts:
