@@ -151,6 +151,28 @@ def test_app_contract(client):
     assert client.get("/health").json()["jobs_completed"] >= 3
 
 
+def test_workers_run_under_the_memory_cap(client):
+    health = client.get("/health").json()
+    assert health["worker_memory_mb"] == 4096  # auto: 3 statevectors of 5 qubits + 4 GiB
+    for pid in health["worker_pids"]:
+        try:
+            limits = Path(f"/proc/{pid}/limits").read_text()
+        except OSError:
+            pytest.skip("/proc is not readable here")
+        line = next(line for line in limits.splitlines() if line.startswith("Max address space"))
+        assert str(4096 * 2**20) in line
+
+
+def test_out_of_memory_is_reported_as_the_circuit_s_problem(runner, monkeypatch):
+    def exhausted(*args, **kwargs):
+        raise RuntimeError("Aer failed") from MemoryError()
+
+    monkeypatch.setattr(runner._aer, "simulate", exhausted)
+    code, message = runner.run_one(GHZ3, 10, None, None)
+    assert code == CIRCUIT and "out of memory" in message
+    assert BridgeSettings(device="GPU").memory_limit_mb == 0 and BridgeSettings(worker_memory_mb=0).memory_limit_mb == 0
+
+
 def test_worker_processes_do_not_get_the_key(client):
     pids = client.get("/health").json()["worker_pids"]
     for pid in pids:

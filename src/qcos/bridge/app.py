@@ -105,6 +105,7 @@ def create_app(settings: BridgeSettings, pool: WorkerPool, *, own_pool: bool = T
             "max_batch": settings.max_batch,
             "max_body_bytes": settings.max_body_bytes,
             "timeout_s": settings.timeout_s,
+            "worker_memory_mb": settings.memory_limit_mb,
             "auth": auth.enabled,
             "batch": True,
             "uptime_s": round(time.time() - started_at, 1),

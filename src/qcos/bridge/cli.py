@@ -44,6 +44,9 @@ def add_bridge_commands(subparsers: Any) -> None:
     serve.add_argument("--body-timeout-s", type=float, default=defaults.DEFAULT_BODY_TIMEOUT_S,
                        help=f"seconds a client may take to send its request body before 408 "
                             f"(default {defaults.DEFAULT_BODY_TIMEOUT_S:g})")
+    serve.add_argument("--worker-memory-mb", type=int, default=None,
+                       help="address-space limit per worker in MiB, 0 for none (default: on CPU, 3 statevectors "
+                            "of --max-qubits + 4096; none on GPU)")
     serve.add_argument("--api-key-file", default=None,
                        help=f"file whose first line is the API key (else ${defaults.API_KEY_ENV}; chmod 600 it)")
     serve.add_argument("--no-access-log", action="store_true", help="do not log one line per request")
@@ -70,6 +73,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         max_batch=args.max_batch,
         max_queue=args.max_queue,
         body_timeout_s=args.body_timeout_s,
+        worker_memory_mb=args.worker_memory_mb,
         api_key=load_api_key(args.api_key_file),
     )
 

@@ -34,7 +34,8 @@ def make_pool(settings: BridgeSettings):  # type: ignore[no-untyped-def]
     from qcos.bridge.workers import WorkerConfig, WorkerPool
 
     config = WorkerConfig(
-        device=settings.device, method=settings.method, max_qubits=settings.max_qubits, threads=settings.aer_threads
+        device=settings.device, method=settings.method, max_qubits=settings.max_qubits, threads=settings.aer_threads,
+        memory_mb=settings.memory_limit_mb,
     )
     return WorkerPool(config, settings.workers, timeout_s=settings.timeout_s, max_queue=settings.max_queue)
 

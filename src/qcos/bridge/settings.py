@@ -59,6 +59,7 @@ class BridgeSettings:
     max_batch: int = DEFAULT_MAX_BATCH
     max_queue: int = DEFAULT_MAX_QUEUE
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    worker_memory_mb: int | None = None  # None: auto (CPU only); 0: no limit
     api_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -81,8 +82,24 @@ class BridgeSettings:
         for name in ("timeout_s", "body_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)}")
+        if self.worker_memory_mb is not None and (
+            isinstance(self.worker_memory_mb, bool) or not isinstance(self.worker_memory_mb, int)
+            or self.worker_memory_mb < 0
+        ):
+            raise ConfigError(f"worker_memory_mb must be an integer >= 0 (0: no limit), got {self.worker_memory_mb!r}")
         if self.api_key is not None and not self.api_key.strip():
             object.__setattr__(self, "api_key", None)
+
+    @property
+    def memory_limit_mb(self) -> int:
+        """Address-space cap per worker (0: none): by default, room for three statevectors of
+        ``max_qubits`` plus 4 GiB on CPU, so a runaway program fails alone instead of
+        swapping the host; no cap on GPU, whose drivers reserve huge virtual ranges."""
+        if self.worker_memory_mb is not None:
+            return self.worker_memory_mb
+        if self.device == "GPU":
+            return 0
+        return 4096 + 3 * 16 * 2**self.max_qubits // 2**20
 
     @property
     def aer_threads(self) -> int:

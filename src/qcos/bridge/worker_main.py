@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import resource
 import signal
 import sys
 import time
@@ -102,6 +103,7 @@ class Runner:
         self._qasm = qasm
         self._aer = aer
         self.max_qubits = int(config.get("max_qubits", 28))
+        self.memory_mb = int(config.get("memory_mb", 0) or 0)
         self.base_options: dict[str, Any] = {"device": config.get("device", "CPU")}
         self.default_method = config.get("method") or "automatic"
         threads = int(config.get("threads", 0) or 0)
@@ -142,6 +144,8 @@ class Runner:
             with _quiet_stderr():
                 circuit = self._qasm.loads(text, source="qasm")
         except Exception as error:  # QasmError, or anything a parser throws on odd input
+            if _caused_by(error, MemoryError):
+                return CIRCUIT, self._too_big("parsing")
             return QASM, str(error) or type(error).__name__
         if circuit.num_qubits > self.max_qubits:
             return CIRCUIT, (
@@ -157,8 +161,38 @@ class Runner:
         try:
             counts = self._aer.simulate(circuit, shots, seed, options)
         except Exception as error:
+            if _caused_by(error, MemoryError):
+                return CIRCUIT, self._too_big("simulating")
             return SIMULATION, f"simulation failed: {error}"
         return OK, counts
+
+    def _too_big(self, stage: str) -> str:
+        return (
+            f"the program ran out of memory while {stage}: a bridge worker may use at most "
+            f"{self.memory_mb} MiB (--worker-memory-mb)" if self.memory_mb else
+            f"the program ran out of memory while {stage}"
+        )
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def limit_memory(megabytes: int) -> None:
+    """Cap this process's address space so a runaway program fails here, not on the host."""
+    if megabytes > 0:
+        limit = megabytes * 2**20
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def serve(conn: Connection, runner: Runner) -> None:
@@ -190,6 +224,7 @@ def main(argv: list[str]) -> int:
     conn = Connection(int(argv[1]))
     config = json.loads(argv[2])
     try:
+        limit_memory(int(config.get("memory_mb", 0) or 0))
         runner = Runner(config)
         info = runner.warm_up()
     except BaseException as error:

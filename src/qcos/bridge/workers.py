@@ -67,12 +67,14 @@ class WorkerConfig:
     method: str = "automatic"
     max_qubits: int = 28
     threads: int = 0  # Aer max_parallel_threads per worker (0: Aer decides)
+    memory_mb: int = 0  # RLIMIT_AS of each worker in MiB (0: no limit)
     python: str = field(default_factory=lambda: sys.executable)
     startup_timeout_s: float = 180.0
 
     def payload(self) -> str:
         return json.dumps(
-            {"device": self.device, "method": self.method, "max_qubits": self.max_qubits, "threads": self.threads}
+            {"device": self.device, "method": self.method, "max_qubits": self.max_qubits, "threads": self.threads,
+             "memory_mb": self.memory_mb}
         )
 
 
