@@ -122,3 +122,29 @@ def test_local_executor_asking_for_gpu_without_gpu_build_fails_at_build(tmp_path
         pytest.skip("this machine has a GPU-enabled Aer")
     with pytest.raises(SlurmConfigError, match="aer_device='CPU'"):
         SlurmProvider().build_nodes(executor="local", gpus_per_task=1, folder=str(tmp_path))
+
+
+def _fake_slurm(tmp_path, monkeypatch, sbatch_stderr: str) -> None:  # type: ignore[no-untyped-def]
+    """Stand-in sbatch/srun/sinfo on PATH (a unit test of the error paths; the real Slurm is in integration)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(f"#!/bin/sh\necho '{sbatch_stderr}' >&2\nexit 1\n")
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "sinfo").write_text("#!/bin/sh\necho 'sinfo: error: Unable to contact slurm controller' >&2\nexit 1\n")
+    for name in ("sbatch", "srun", "sinfo"):
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+
+
+def test_partition_rejected_by_sbatch_fails_the_build_with_slurms_message(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    _fake_slurm(tmp_path, monkeypatch, "sbatch: error: invalid partition specified: gpuu")
+    with pytest.raises(ClusterBuildError) as info:
+        ClusterBuilder().add("slurm", partition="gpuu", folder=str(tmp_path / "f")).build()
+    assert "partition='gpuu'" in str(info.value) and "invalid partition specified: gpuu" in str(info.value)
+
+
+def test_unreachable_slurm_marks_nodes_offline_instead_of_failing(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    _fake_slurm(tmp_path, monkeypatch, "sbatch: error: Unable to contact slurm controller (connect failure)")
+    with ClusterBuilder().add("slurm", partition="gpu", n_nodes=2, folder=str(tmp_path / "f")).build() as registry:
+        assert [node.online for node in registry.nodes] == [False, False]
+        assert "Unable to contact slurm controller" in (registry.nodes[0].offline_reason or "")

@@ -179,3 +179,18 @@ def test_submission_rejected_by_slurm_reports_sbatch_error(slurm_service: object
         outcomes = registry.providers[0].execute_batch(_tasks([basis_circuit(1)], seed=1), registry.nodes[0])
     assert isinstance(outcomes[0], Exception)
     assert "no-such-partition" in str(outcomes[0]) and "invalid partition" in str(outcomes[0]).lower()
+
+
+def test_ctrl_c_during_a_qvm_run_cancels_jobs_when_the_registry_closes(
+    executor_kind: str, tmp_path: Path, faults: Path
+) -> None:
+    (faults / "hang-1").write_text("120")
+    kwargs = slurm_kwargs(executor_kind, tmp_path / "run", n_nodes=2, circuits_per_task=10)
+    threading.Thread(target=lambda: (running_job_id(faults), _thread.interrupt_main()), daemon=True).start()
+    with pytest.raises(KeyboardInterrupt), ClusterBuilder().add("slurm", **kwargs).build() as registry:
+        provider = registry.providers[0]
+        _run(registry, [basis_circuit(i) for i in range(20)])
+    assert provider.dispatcher.live_job_ids() == []
+    if executor_kind == "slurm":
+        rows = sacct_rows(str(kwargs["job_name"]), 2)
+        assert any(state.startswith("CANCELLED") for _, state in rows), rows

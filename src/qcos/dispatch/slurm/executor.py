@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 _NON_RETRYABLE = ("GPUUnavailableError", "QasmError")
 #: How long a finished job may lack its result file before it counts as failed (shared FS lag).
 _RESULT_GRACE_S = 5.0
+_WATCHER_LOCK = threading.Lock()
 #: squeue states of a job that will still run (e.g. a preempted job Slurm requeued).
 _QUEUED_STATES = frozenset({"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING",
                             "COMPLETING", "SUSPENDED", "RESIZING", "STAGE_OUT", "SIGNALING"})
@@ -288,7 +289,8 @@ class SlurmDispatcher:
         executor = self.settings.executor
         if executor == "slurm" and time.monotonic() - self._last_sacct >= self.settings.poll_s:
             self._last_sacct = time.monotonic()
-            live[0].job.watcher.update()  # one sacct call for every registered job
+            with _WATCHER_LOCK:  # submitit's watcher is shared by every dispatcher in the process
+                live[0].job.watcher.update()  # one sacct call for every registered job
         for group in live:
             outcome = self._check(group)
             if outcome is not None:
@@ -315,8 +317,9 @@ class SlurmDispatcher:
                 return "ok", payload
             return "failed", _last_line(str(payload))
         if self.settings.executor == "slurm":
-            state = job.watcher.get_state(str(job.job_id), mode="cache")
-            finished = job.watcher.is_done(str(job.job_id), mode="cache")
+            with _WATCHER_LOCK:
+                state = job.watcher.get_state(str(job.job_id), mode="cache")
+                finished = job.watcher.is_done(str(job.job_id), mode="cache")
         else:
             state = job.get_info().get("jobState", "UNKNOWN")
             finished = state != "RUNNING"
