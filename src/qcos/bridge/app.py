@@ -121,7 +121,7 @@ def create_app(settings: BridgeSettings, pool: WorkerPool, *, own_pool: bool = T
         except ValidationError as error:
             raise _invalid(error) from None
         _check_shots(body.shots, settings, "shots")
-        result = (await _run(pool, [_job(body)], batch=False))[0]
+        result = (await _run(request, pool, [_job(body)], batch=False))[0]
         if result.ok:
             return SafeJSONResponse({"counts": result.counts})
         raise HTTPProblem(STATUS_OF.get(result.code, 500), result.message,
@@ -139,7 +139,7 @@ def create_app(settings: BridgeSettings, pool: WorkerPool, *, own_pool: bool = T
                                    f"most {settings.max_batch} (--max-batch); split the batch")
         for index, item in enumerate(body.circuits):
             _check_shots(item.shots, settings, f"circuits.{index}.shots")
-        results = await _run(pool, [_job(item) for item in body.circuits], batch=True)
+        results = await _run(request, pool, [_job(item) for item in body.circuits], batch=True)
         return SafeJSONResponse({"results": [_batch_item(r) for r in results]})
 
     return app
@@ -155,11 +155,38 @@ def _batch_item(result: JobResult) -> dict[str, Any]:
     return {"error": result.message, "status": STATUS_OF.get(result.code, 500)}
 
 
-async def _run(pool: WorkerPool, jobs: list[Job], *, batch: bool) -> list[JobResult]:
+async def _run(request: Request, pool: WorkerPool, jobs: list[Job], *, batch: bool) -> list[JobResult]:
+    """Run on the pool; if the client hangs up first, drop what still waits in the queue."""
+    work = asyncio.ensure_future(pool.run_many(jobs) if batch else pool.run(jobs))
+    gone = asyncio.ensure_future(_client_gone(request))
     try:
-        return await (pool.run_many(jobs) if batch else pool.run(jobs))
+        await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not work.done():
+            work.cancel()  # queued jobs leave the queue; running ones finish in their worker
+        gone.cancel()
+    if not work.done() or work.cancelled():
+        logger.info("client of %s went away; its queued job(s) were dropped", request.url.path)
+        raise HTTPProblem(499, "client closed the request")
+    try:
+        return work.result()
     except PoolUnavailable as error:
         raise HTTPProblem(503, str(error), headers={"Retry-After": "2"}) from None
+
+
+async def _client_gone(request: Request) -> None:
+    """Return when the client disconnects (the body has been read, so only that can arrive).
+
+    If the server cannot tell (receive fails), wait forever: the job then simply runs.
+    """
+    try:
+        while True:
+            message = await request.receive()
+            if message.get("type") == "http.disconnect":
+                return
+    except Exception:  # pragma: no cover - an ASGI server without disconnect messages
+        logger.debug("cannot watch for client disconnects", exc_info=True)
+    await asyncio.Event().wait()
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

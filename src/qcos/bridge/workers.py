@@ -223,6 +223,7 @@ class WorkerPool:
         self._down = 0  # workers being restarted
         self._restarts = 0
         self._completed = 0
+        self._dropped = 0  # queued jobs whose client went away before a worker was free
         self._closed = False
         self._lock = threading.Lock()
 
@@ -280,6 +281,10 @@ class WorkerPool:
         self._waiting += 1
         try:
             worker = await self._idle.get()
+        except asyncio.CancelledError:
+            with self._lock:
+                self._dropped += len(jobs)
+            raise
         finally:
             self._waiting -= 1
         with self._lock:
@@ -357,6 +362,7 @@ class WorkerPool:
         """Numbers for /health: workers, busy, queue depth, restarts, jobs done."""
         with self._lock:
             down, restarts, completed, busy = self._down, self._restarts, self._completed, self._busy
+            dropped = self._dropped
         return {
             "workers": self.size,
             "workers_available": self.size - down,
@@ -364,5 +370,6 @@ class WorkerPool:
             "queue_depth": self._waiting,
             "restarts": restarts,
             "jobs_completed": completed,
+            "jobs_dropped": dropped,
             "worker_pids": [w.pid for w in self._workers],
         }
