@@ -330,7 +330,7 @@ class SlurmDispatcher:
         if group.terminal_since is None:
             group.terminal_since = now
             return None
-        if now - group.terminal_since < _RESULT_GRACE_S:
+        if now - group.terminal_since < (_RESULT_GRACE_S if self.settings.executor == "slurm" else 0.5):
             return None
         if self.settings.executor == "slurm":
             queued = _squeue_state(str(job.job_id))
