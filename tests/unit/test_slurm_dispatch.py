@@ -154,3 +154,16 @@ def test_distributed_qvm_over_debug_slurm_nodes_and_local_cpu(tmp_path: Path) ->
     on_slurm = per_node["slurm-0"]["chunks"] + per_node["slurm-1"]["chunks"]
     assert on_slurm > 0 and on_slurm + per_node["local-cpu-0"]["chunks"] == 40
     assert slurm.stats["chunks_done"] == on_slurm
+
+
+def test_slurm_nodes_reproduce_local_cpu_counts_for_the_same_seed(tmp_path: Path) -> None:
+    """QASM export + chunk seeds: a Slurm task gives the counts the built-in executor gives."""
+    from qiskit.circuit.random import random_circuit
+
+    circuits = [random_circuit(5, 4, measure=True, seed=s) for s in range(4)]
+    slurm = ClusterBuilder().add("slurm", n_nodes=2, executor="debug", folder=str(tmp_path), gather_s=0.05).build()
+    local = ClusterBuilder().add("local_cpu", n_nodes=1).build()
+    with slurm, local:
+        on_slurm = DistributedQVM(slurm, shots=2000, seed=42, chunk_shots=1000, progress=False).run_batch(circuits)
+        on_local = DistributedQVM(local, shots=2000, seed=42, chunk_shots=1000, progress=False).run_batch(circuits)
+    assert [r.counts for r in on_slurm] == [r.counts for r in on_local]
