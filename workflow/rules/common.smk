@@ -15,8 +15,10 @@ ENV = "../../envs/qcos.yaml"
 
 
 def final_outputs():
-    """The final products: collected index, tables, plots and provenance."""
+    """The final products: collected index, tables, plots, provenance, and every counts
+    file (so a deleted counts file is redone even when the summary is up to date)."""
     return [
+        *PLAN.all_counts(),
         f"{PLAN.root}/collected.json",
         f"{PLAN.root}/summary.csv",
         f"{PLAN.root}/runtimes.csv",
@@ -33,6 +35,7 @@ def plot_paths():
 
 
 def dispatch_threads():
-    """Cores a dispatch job occupies: its local nodes run in parallel processes."""
+    """Cores a dispatch job occupies: its local nodes run in parallel processes
+    (Snakemake caps it at --cores)."""
     local = [e for e in config["cluster"] if str(e["provider"]).startswith("local")]
-    return max(1, min(workflow.cores, sum(int(e.get("n_nodes", 1)) for e in local)))
+    return max(1, sum(int(e.get("n_nodes", 1)) for e in local))
