@@ -208,3 +208,55 @@ def test_ten_thousand_circuit_sweep_dry_runs_in_seconds(tmp_path: Path) -> None:
     jobs = jobs_of(done.stdout)
     assert sum(jobs.values()) == 2 * 200 + 5
     assert elapsed < 20, f"dry-run of 10,000 circuits took {elapsed:.1f}s"
+
+
+@pytest.fixture()
+def bridge_url(tmp_path: Path):
+    """A real `qcos bridge serve` on 127.0.0.1 (random free port), stopped by pid afterwards."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp_path / "bridge.log").open("w")
+    env = {k: v for k, v in os.environ.items() if k != "BRIDGE_API_KEY"}
+    process = subprocess.Popen(
+        [str(BIN / "python"), "-m", "qcos", "bridge", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--no-access-log"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the bridge did not start: {(tmp_path / 'bridge.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=15)
+        log.close()
+
+
+def test_custom_rest_bridge_gives_the_same_counts(reference_run: Path, tmp_path: Path, bridge_url: str) -> None:
+    """cluster: [{provider: custom_rest}] against a real qcos bridge on loopback."""
+    cluster = [{"provider": "custom_rest", "endpoints": [bridge_url, bridge_url], "max_qubits": 12, "timeout_s": 60}]
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    write_config(workdir, {**SMALL, "cluster": cluster})
+    run_ok(workdir)
+    assert snapshot(results(workdir) / "counts") == snapshot(results(reference_run) / "counts")
+    assert "custom-rest-" in (results(workdir) / "runtimes.csv").read_text()
