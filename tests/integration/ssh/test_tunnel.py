@@ -81,6 +81,15 @@ def test_forwards_bytes_both_ways_and_closes_cleanly(ssh_files: SSHClientFiles, 
     assert tunnel.state == "closed"
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    # Clean shutdown: no forwarder, copy or monitor thread is left behind.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _qcos_threads():
+        time.sleep(0.05)
+    assert _qcos_threads() == []
+
+
+def _qcos_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(("qcos-fwd", "qcos-ssh"))]
 
 
 def test_many_concurrent_connections(ssh_files: SSHClientFiles, echo: _Echo) -> None:
