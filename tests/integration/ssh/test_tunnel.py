@@ -228,3 +228,31 @@ def test_hung_server_is_detected_by_keepalive_and_replaced(sshd, ssh_files: SSHC
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                     os.kill(pid, signal.SIGCONT)
+
+
+def test_login_with_a_key_held_by_ssh_agent(sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    if shutil.which("ssh-agent") is None or shutil.which("ssh-add") is None:
+        pytest.skip("ssh-agent/ssh-add not installed (openssh-client)")
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", "-q", str(sshd.client_key)], env=env, check=True, timeout=30,
+                       capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh/id_* to fall back on
+        config = tmp_path / "ssh_config"
+        config.write_text(f"Host agent-only\n    HostName 127.0.0.1\n    Port {sshd.port}\n    User {sshd.user}\n")
+        known = tmp_path / "known_hosts"
+        known.write_text(sshd.known_hosts_lines())
+        with SSHConnection("agent-only", ssh_config=str(config), known_hosts=str(known)) as connection:
+            assert connection.exec("echo via-agent")[:2] == (0, "via-agent\n")
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
