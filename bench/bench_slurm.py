@@ -50,15 +50,17 @@ def circuit(index: int, width: int = 10) -> QuantumCircuit:
     return qc
 
 
-def slurm_available() -> bool:
+def start_slurm() -> tuple[bool, bool]:
+    """(Slurm answers, this script started it): as root, start the test Slurm when none runs."""
     if shutil.which("sbatch") is None:
-        return False
+        return False, False
     if subprocess.run(["sinfo", "-h"], capture_output=True, timeout=30).returncode == 0:
-        return True
+        return True, False
     if os.geteuid() == 0:
         up = ROOT / "tests" / "services" / "slurm-up.sh"
-        return subprocess.run(["bash", str(up)], capture_output=True, timeout=240).returncode == 0
-    return False
+        ok = subprocess.run(["bash", str(up)], capture_output=True, timeout=240).returncode == 0
+        return ok, ok
+    return False, False
 
 
 def main() -> int:
@@ -73,9 +75,22 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    executor = args.executor
-    if executor == "auto":
-        executor = "slurm" if slurm_available() else "local"
+    executor, started = args.executor, False
+    if executor != "local":
+        available, started = start_slurm()
+        if executor == "slurm" and not available:
+            print("bench_slurm: Slurm does not answer (sinfo); start it or use --executor local", file=sys.stderr)
+            return 2
+        executor = "slurm" if available else "local"
+    try:
+        return run(args, executor)
+    finally:
+        if started:
+            subprocess.run(["bash", str(ROOT / "tests" / "services" / "slurm-down.sh")], capture_output=True,
+                           timeout=120)
+
+
+def run(args: argparse.Namespace, executor: str) -> int:
     folder = Path(tempfile.mkdtemp(prefix="qcos-bench-slurm-"))
     common = {"partition": args.partition} if executor == "slurm" else {}
     circuits = [circuit(i) for i in range(args.circuits)]
