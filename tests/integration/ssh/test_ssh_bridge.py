@@ -74,6 +74,7 @@ def test_sshd_connection_killed_mid_run_reconnects_and_completes(
         tunnel = registry.provider_for("ssh-qcos-test-0").tunnel
         qvm = DistributedQVM(registry, shots=shots, seed=5, chunk_shots=100, max_batch=2)
         killed: list[int] = []
+        killed_at: list[float] = []
 
         def kill_when_busy() -> None:
             deadline = time.monotonic() + 30
@@ -81,12 +82,16 @@ def test_sshd_connection_killed_mid_run_reconnects_and_completes(
                 time.sleep(0.02)
             time.sleep(0.3)  # chunks in flight
             killed.extend(kill_connection(sshd, tunnel.connection.client_port()))
+            killed_at.append(time.monotonic())
 
         killer = threading.Thread(target=kill_when_busy)
         killer.start()
         results = qvm.run(circuits)
+        finished_at = time.monotonic()
         killer.join()
         assert killed, "the sshd child was not killed"
+        assert killed_at[0] < finished_at, "the run ended before the connection was killed"
+        assert tunnel.wait_connected(30)
         assert tunnel.connection.reconnects >= 1
         assert tunnel.forwarder.cut >= 1  # connections were cut mid-run, not just idle
         assert tunnel.state == "connected"
