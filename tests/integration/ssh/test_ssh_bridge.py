@@ -80,7 +80,7 @@ def test_sshd_connection_killed_mid_run_reconnects_and_completes(
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and tunnel.forwarder.accepted < 4:
                 time.sleep(0.02)
-            time.sleep(0.3)  # chunks in flight
+            time.sleep(0.1)  # chunks in flight
             killed.extend(kill_connection(sshd, tunnel.connection.client_port()))
             killed_at.append(time.monotonic())
 
