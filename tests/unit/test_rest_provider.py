@@ -291,3 +291,16 @@ def test_repoint_moves_nodes_to_a_new_port(server):
     provider.execute(bell(), 10, nodes[1])
     assert str(server.calls[-1].url) == "http://127.0.0.1:40002/run-circuit"
     assert nodes[2].credentials["endpoint"] == "http://other.test:1"
+
+
+def test_circuits_without_openqasm3_form_fail_alone(server):
+    provider, nodes = make(server)
+    odd = QuantumCircuit(2, 2, name="odd")
+    odd.initialize([0, 1, 0, 0])
+    odd.measure([0, 1], [0, 1])
+    with pytest.raises(NodeExecutionError, match="cannot send 'odd' as OpenQASM 3"):
+        provider.execute(odd, 10, nodes[0])
+    outcomes = provider.execute_batch(tasks([bell(), odd, bell()], [10, 20, 30]), nodes[0])
+    assert isinstance(outcomes[1], NodeExecutionError) and "odd" in str(outcomes[1])
+    assert [sum(outcomes[i].values()) for i in (0, 2)] == [10, 30]
+    assert len(json.loads(server.calls[-1].content)["circuits"]) == 2

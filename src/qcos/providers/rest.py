@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from qcos.exceptions import NodeExecutionError
+from qcos.exceptions import NodeExecutionError, QasmError
 from qcos.providers.base import Counts, NodeProvider, ShotTask, TaskOutcome
 from qcos.providers.spec import NodeType, QPUNodeSpec
 
@@ -309,7 +309,11 @@ class CustomRESTProvider(NodeProvider):
     def execute(self, circuit: QuantumCircuit, shots: int, node_spec: QPUNodeSpec, *,
                 seed: int | None = None) -> Counts:
         """POST one circuit to ``/run-circuit`` and return its checked counts."""
-        return self._run_one(_qasm_text(circuit), shots, seed, node_spec, label=circuit.name)
+        try:
+            text = _qasm_text(circuit)
+        except QasmError as error:
+            raise NodeExecutionError(node_spec.node_id, f"cannot send {circuit.name!r} as OpenQASM 3: {error}") from error
+        return self._run_one(text, shots, seed, node_spec, label=circuit.name)
 
     def _run_one(self, text: str, shots: int, seed: int | None, node: QPUNodeSpec, *, label: str) -> Counts:
         payload: dict[str, Any] = {"qasm": text, "shots": int(shots)}
@@ -329,33 +333,50 @@ class CustomRESTProvider(NodeProvider):
 
     def execute_batch(self, tasks: Sequence[ShotTask], node_spec: QPUNodeSpec) -> list[TaskOutcome]:
         """Use ``/run-batch`` when the server offers it, else ``/run-circuit`` per task."""
-        texts: dict[int, tuple[QuantumCircuit, str]] = {}  # id(circuit) -> text, for this batch only
+        texts: dict[int, tuple[QuantumCircuit, str | NodeExecutionError]] = {}  # per circuit, this batch only
 
         def text_of(circuit: QuantumCircuit) -> str:
             entry = texts.get(id(circuit))
             if entry is None:
-                entry = texts[id(circuit)] = (circuit, _qasm_text(circuit))
+                try:
+                    text: str | NodeExecutionError = _qasm_text(circuit)
+                except QasmError as error:
+                    text = NodeExecutionError(node_spec.node_id, f"cannot send {circuit.name!r} as OpenQASM 3: {error}")
+                entry = texts[id(circuit)] = (circuit, text)
+            if isinstance(entry[1], NodeExecutionError):
+                raise entry[1]
             return entry[1]
 
-        if len(tasks) > 1 and self._batch_capable(node_spec):
-            outcomes: list[TaskOutcome] = []
-            for start in range(0, len(tasks), self.batch_size):
-                piece = tasks[start:start + self.batch_size]
-                try:
-                    outcomes.extend(self._run_batch(piece, node_spec, text_of))
-                except NodeExecutionError as error:
-                    outcomes.extend([error] * len(piece))
-            return outcomes
-        outcomes = []
+        outcomes: list[TaskOutcome] = [None] * len(tasks)
+        sendable: list[int] = []
         for index, task in enumerate(tasks):
             try:
-                outcomes.append(self._run_one(text_of(task.circuit), task.shots, task.seed, node_spec,
-                                              label=f"{task.circuit.name} {task.key}"))
+                text_of(task.circuit)
+                sendable.append(index)
+            except NodeExecutionError as error:
+                outcomes[index] = error
+        if len(sendable) > 1 and self._batch_capable(node_spec):
+            for start in range(0, len(sendable), self.batch_size):
+                indices = sendable[start:start + self.batch_size]
+                piece = [tasks[i] for i in indices]
+                try:
+                    results = self._run_batch(piece, node_spec, text_of)
+                except NodeExecutionError as error:
+                    results = [error] * len(piece)
+                for index, result in zip(indices, results, strict=True):
+                    outcomes[index] = result
+            return outcomes
+        for position, index in enumerate(sendable):
+            task = tasks[index]
+            try:
+                outcomes[index] = self._run_one(text_of(task.circuit), task.shots, task.seed, node_spec,
+                                                label=f"{task.circuit.name} {task.key}")
             except EndpointUnreachable as error:  # do not wait out retries for every remaining task
-                outcomes.extend([error] * (len(tasks) - index))
+                for rest in sendable[position:]:
+                    outcomes[rest] = error
                 break
             except NodeExecutionError as error:
-                outcomes.append(error)
+                outcomes[index] = error
         return outcomes
 
     def _run_batch(self, tasks: Sequence[ShotTask], node: QPUNodeSpec, text_of: Any) -> list[TaskOutcome]:
@@ -369,7 +390,8 @@ class CustomRESTProvider(NodeProvider):
         response = self._post(node, "/run-batch", {"circuits": items}, read_timeout=read_timeout)
         where = f"{display_endpoint(endpoint_of(node))}/run-batch"
         if response.status_code in (404, 405) and self.batch is None:
-            self._capabilities.setdefault(endpoint_of(node), {})["batch"] = False
+            with self._lock:
+                self._capabilities.setdefault(endpoint_of(node), {})["batch"] = False
             logger.info("%s has no batch endpoint; sending circuits one by one", where)
             raise NodeExecutionError(node.node_id, f"{where} is not available (HTTP {response.status_code})")
         if response.status_code != 200:
