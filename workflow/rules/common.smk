@@ -32,10 +32,3 @@ def plot_paths():
         name: f"{PLAN.root}/plots/{name}.png"
         for name in ("fidelity", "top_outcome", "runtime")
     }
-
-
-def dispatch_threads():
-    """Cores a dispatch job occupies: its local nodes run in parallel processes
-    (Snakemake caps it at --cores)."""
-    local = [e for e in config["cluster"] if str(e["provider"]).startswith("local")]
-    return max(1, sum(int(e.get("n_nodes", 1)) for e in local))

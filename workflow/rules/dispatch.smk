@@ -16,10 +16,9 @@ for batch in PLAN:
             PLAN.log("dispatch", batch),
         conda:
             ENV
-        threads: dispatch_threads()
         params:
             batch=batch.id,
-            specs=batch.spec_dicts(),
+            digest=batch.digest(),
             shots=config["shots"],
             seed=config["seed"],
             dispatch=config["dispatch"],

@@ -15,7 +15,8 @@ for batch in PLAN:
         conda:
             ENV
         params:
-            specs=batch.spec_dicts(),
+            batch=batch.id,
+            digest=batch.digest(),
             seed=config["seed"],
             transpile=config["transpile"],
         script:

@@ -5,10 +5,12 @@ from qcos.workflow.joblog import job_log
 
 def main(smk) -> None:
     with job_log(smk.log[0]):
+        from qcos.workflow.plan import Plan
         from qcos.workflow.steps import dispatch_batch
 
+        batch = Plan.from_config(smk.config).batch(smk.params.batch, smk.params.digest)
         dispatch_batch(
-            smk.params.specs,
+            batch.specs,
             list(smk.input.qasm),
             list(smk.output.counts),
             smk.output.record,

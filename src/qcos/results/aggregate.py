@@ -43,10 +43,14 @@ def summary_row(spec: CircuitSpec, record: Mapping[str, Any], qasm_path: str | P
     shots = int(record["shots"])
     top_outcome, top_count = min(counts.items(), key=lambda kv: (-kv[1], kv[0])) if counts else ("", 0)
     value = ""
-    if qasm_path is not None and record["num_qubits"] <= fidelity_max_qubits:
-        ideal = ideal_distribution(load_file(qasm_path))
-        if ideal is not None:
-            value = f"{fidelity(counts, ideal):.6f}"
+    if record["num_qubits"] <= fidelity_max_qubits:
+        stored = record.get("hellinger_fidelity")
+        if stored is not None:  # computed by the dispatch job
+            value = f"{stored:.6f}"
+        elif qasm_path is not None:  # e.g. fidelity_max_qubits was raised after the run
+            ideal = ideal_distribution(load_file(qasm_path))
+            if ideal is not None:
+                value = f"{fidelity(counts, ideal):.6f}"
     return {
         "circuit_id": spec.id,
         "family": spec.family,

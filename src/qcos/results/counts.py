@@ -1,7 +1,8 @@
 """Counts files: one JSON per circuit, written atomically with sorted keys so reruns are byte-identical.
 
 A counts file holds only what determines or is determined by the counts (circuit id,
-parameters, qasm hash, shots, seed, chunking, counts, package versions); where and how
+parameters, qasm hash, shots, seed, chunking, counts, package versions, and the Hellinger
+fidelity against the ideal distribution, computed in the parallel dispatch jobs); where and how
 long it ran goes to the batch's run record (``runs/<batch>.json``), which is not
 byte-stable.
 """
@@ -85,6 +86,7 @@ def counts_record(
     depth: int,
     qasm_sha256: str,
     versions: Mapping[str, str],
+    hellinger_fidelity: float | None = None,
 ) -> dict[str, Any]:
     """The content of one counts file (deterministic for a circuit, seed and shots)."""
     return {
@@ -101,6 +103,8 @@ def counts_record(
         "chunk_shots": int(chunk_shots),
         "counts": {str(k): int(v) for k, v in sorted(counts.items())},
         "versions": dict(versions),
+        # against the ideal distribution; null when not computed (too wide, mid-circuit measurement)
+        "hellinger_fidelity": None if hellinger_fidelity is None else round(float(hellinger_fidelity), 6),
     }
 
 

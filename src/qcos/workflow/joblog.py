@@ -21,7 +21,8 @@ def job_log(path: str | Path, level: int = logging.INFO) -> Iterator[None]:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger()
         root.addHandler(handler)
-        root.setLevel(level)
+        root.setLevel(logging.WARNING)  # Qiskit logs every transpiler pass at INFO
+        logging.getLogger("qcos").setLevel(level)
         old_stderr = sys.stderr
         sys.stderr = handle
         try:

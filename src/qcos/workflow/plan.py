@@ -7,6 +7,8 @@ change to one entry leaves every other entry's batches as they were.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +42,16 @@ class Batch:
 
     def spec_dicts(self) -> list[dict[str, Any]]:
         return [spec.to_dict() for spec in self.specs]
+
+    def digest(self) -> str:
+        """SHA-256 of the batch's circuits: a short rule parameter (Snakemake stores every
+        parameter once per output file, so a list of specs would cost batch_size squared)."""
+        return _digest(self.spec_dicts())
+
+
+def _digest(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def batch_id(entry: int, chunk: int) -> str:
@@ -109,11 +121,19 @@ class Plan:
 
     def digest(self) -> str:
         """SHA-256 of the manifest: a short rule parameter that changes whenever the plan does."""
-        import hashlib
-        import json
+        return _digest(self.manifest())
 
-        text = json.dumps(self.manifest(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    def batch(self, batch_id: str, digest: str | None = None) -> Batch:
+        """The batch called ``batch_id``; with ``digest``, check it still holds the same circuits."""
+        for batch in self.batches:
+            if batch.id == batch_id:
+                if digest is not None and batch.digest() != digest:
+                    raise ConfigError(
+                        f"{batch_id}: its circuits changed since the workflow was planned "
+                        "(qasm files added or removed?); run snakemake again"
+                    )
+                return batch
+        raise ConfigError(f"no batch {batch_id!r} in this plan; run snakemake again")
 
     def sources(self, batch: Batch) -> list[str]:
         """User files a batch reads (qasm family), so editing one reruns its batch."""

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qiskit import QuantumCircuit
+from qiskit import QuantumCircuit, qasm3
 from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
 
 from qcos.circuits.families import build_circuit, derive_seed
@@ -58,6 +58,15 @@ def make_pass_manager(transpile: Mapping[str, Any], seed: int) -> Any:
         raise ConfigError(f"config: transpile: {error}") from error
 
 
+def dumps_numeric(circuit: QuantumCircuit) -> str:
+    """OpenQASM 3 with plain float angles: Qiskit's fast Rust importer cannot read ``-pi/2``
+    and would fall back to the ANTLR one (about 30x slower) when dispatch reads the file."""
+    try:
+        return qasm3.dumps(circuit, disable_constants=True)
+    except Exception:  # fall back to qcos's exporter, which names the circuit in its error
+        return dumps(circuit)
+
+
 def transpile_batch(
     specs: Sequence[CircuitSpec | Mapping[str, Any]],
     qasm_paths: Sequence[str | Path],
@@ -77,7 +86,7 @@ def transpile_batch(
         compiled = [compiled]
     for spec, circuit, path in zip(specs, compiled, qasm_paths, strict=True):
         circuit.name = spec.id
-        atomic_write_text(path, dumps(circuit))
+        atomic_write_text(path, dumps_numeric(circuit))
     logger.info("transpiled %d circuit(s) in %.3fs", len(specs), time.perf_counter() - started)
     return list(compiled)
 
@@ -140,6 +149,7 @@ def dispatch_batch(
     if to_run:
         dispatch = config.get("dispatch", {})
         versions = package_versions()
+        max_qubits = int(config.get("aggregate", {}).get("fidelity_max_qubits", 20))
         with load_cluster_config(config["cluster"], where="config: cluster").build() as registry:
             qvm = DistributedQVM(
                 registry,
@@ -159,6 +169,7 @@ def dispatch_batch(
                 shots=result.shots, seed=result.seed, chunk_shots=int(dispatch.get("chunk_shots", 1024)),
                 num_qubits=circuit.num_qubits, num_clbits=circuit.num_clbits, depth=circuit.depth(),
                 qasm_sha256=qasm_sha, versions=versions,
+                hellinger_fidelity=_ideal_fidelity(circuit, result.counts, max_qubits),
             ))
             record["circuits"][spec.id] = {
                 "reused": False,
@@ -178,6 +189,16 @@ def dispatch_batch(
         atomic_write_text(run_record_path, canonical_json(record))
     logger.info("%s: simulated %d circuit(s), reused %d, in %.3fs", batch, len(to_run), len(reused), record["wall_s"])
     return record
+
+
+def _ideal_fidelity(circuit: QuantumCircuit, counts: Mapping[str, int], max_qubits: int) -> float | None:
+    """Hellinger fidelity against the ideal distribution, for circuits up to ``max_qubits``."""
+    from qcos.results.fidelity import fidelity, ideal_distribution
+
+    if circuit.num_qubits > max_qubits:
+        return None
+    ideal = ideal_distribution(circuit)
+    return None if ideal is None else fidelity(counts, ideal)
 
 
 def _read_record(path: str | Path | None) -> dict[str, Any]:
