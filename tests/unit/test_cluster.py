@@ -98,3 +98,14 @@ def test_cluster_file(tmp_path):
         load_cluster_file(bad)
     with pytest.raises(ConfigError, match="non-empty list"):
         ClusterBuilder.from_config({"provider": "mock"})  # type: ignore[arg-type]
+
+
+def test_status_report_carries_provider_status():
+    class WithStatus(Fixed):
+        def status(self):
+            return {"queue": 3}
+
+    NodeProviderRegistry.register("with_status", WithStatus)
+    report = ClusterBuilder().add("with_status").add("mock").build().status_report()
+    assert report["providers"]["with_status"]["status"] == {"queue": 3}
+    assert "status" not in report["providers"]["mock"]

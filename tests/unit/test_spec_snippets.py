@@ -119,6 +119,7 @@ def test_approach1_execute_override_runs_custom_logic(dgx_runner):
     result = DistributedQVM(registry, shots=1024, seed=1).run(ghz(4))
     assert result.counts == {"0000": 512, "1111": 512}
     assert result.node_ids == ["dgx-node-0"]
+    assert not result.chunks[0].fallback
 
 
 @pytest.mark.parametrize("decline", ["none", "not_implemented"])
@@ -143,6 +144,7 @@ def test_execute_returning_none_or_raising_not_implemented_falls_back(decline):
     assert calls == [300]
     assert sum(result.counts.values()) == 300
     assert result.chunks[0].node_id == "declining-0"
+    assert result.chunks[0].fallback
 
 
 class HealthCheckedProvider(MyGPUProvider):

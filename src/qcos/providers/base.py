@@ -103,6 +103,10 @@ class NodeProvider(ABC):
         """Return False when the backend is unreachable; its nodes then go offline."""
         return True
 
+    def status(self) -> dict[str, Any] | None:
+        """Backend state worth showing in ``QPURegistry.status_report()`` (tunnel, queue...)."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook, deliberately empty
         """Release connections, tunnels or executors; called by ``QPURegistry.close()``."""
 

@@ -103,11 +103,20 @@ class QPURegistry:
         """Counts and per-node state, without credentials (safe to log or store)."""
         nodes = [handle.spec.public_dict() | {"provider": handle.provider_name} for handle in self._handles.values()]
         online = [n for n in nodes if n["online"]]
-        by_provider: dict[str, dict[str, int]] = {}
+        by_provider: dict[str, dict[str, Any]] = {}
         for node in nodes:
             entry = by_provider.setdefault(node["provider"], {"nodes": 0, "online": 0})
             entry["nodes"] += 1
             entry["online"] += int(node["online"])
+        for handle in self._handles.values():
+            entry = by_provider[handle.provider_name]
+            if "status" not in entry:
+                try:
+                    state = handle.provider.status()
+                except Exception as error:  # a report must not fail because a backend is down
+                    state = {"error": f"{type(error).__name__}: {error}"}
+                if state is not None:
+                    entry["status"] = state
         return {
             "total_nodes": len(nodes),
             "online_nodes": len(online),

@@ -16,7 +16,7 @@ from qcos.providers.base import ShotTask, TaskOutcome
 from qcos.providers.cluster import NodeHandle, QPURegistry
 from qcos.qvm import aer
 from qcos.qvm.modes import QVMMode
-from qcos.qvm.result import BatchResult, QVMResult
+from qcos.qvm.result import BatchResult, FallbackCounts, QVMResult
 from qcos.qvm.scheduler import Chunk, ChunkScheduler
 from qcos.qvm.seeds import chunk_seed, circuit_keys, new_run_seed, split_shots
 
@@ -166,6 +166,8 @@ class DistributedQVM:
         builtin = [i for i, outcome in enumerate(outcomes) if outcome is None]
         if not builtin:
             return outcomes
+        declined = not (self.mode is QVMMode.LOCAL or provider.uses_builtin_executor())
+        wrap = FallbackCounts if declined else dict
         prepared: dict[int, QuantumCircuit] = {}
         for i in builtin:
             try:
@@ -176,11 +178,11 @@ class DistributedQVM:
         if pool is not None and prepared:
             jobs = [(prepared[i], tasks[i].shots, tasks[i].seed) for i in prepared]
             for i, outcome in zip(prepared, pool.run(jobs, options, handle.spec.node_id), strict=True):
-                outcomes[i] = outcome
+                outcomes[i] = wrap(outcome) if isinstance(outcome, dict) else outcome
             return outcomes
         for i, circuit in prepared.items():
             try:
-                outcomes[i] = aer.run_counts(circuit, tasks[i].shots, tasks[i].seed, options, node_id=handle.spec.node_id)
+                outcomes[i] = wrap(aer.run_counts(circuit, tasks[i].shots, tasks[i].seed, options, node_id=handle.spec.node_id))
             except Exception as error:
                 outcomes[i] = error
         return outcomes

@@ -9,6 +9,10 @@ from typing import Any, overload
 Counts = dict[str, int]
 
 
+class FallbackCounts(dict):
+    """Counts the built-in Aer executor produced after a provider declined the chunk."""
+
+
 @dataclass(frozen=True)
 class ChunkRecord:
     """Where and how one chunk ran."""

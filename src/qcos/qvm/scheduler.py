@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from qcos.exceptions import NodeExecutionError
 from qcos.providers.base import ShotTask, TaskOutcome
 from qcos.providers.cluster import NodeHandle
-from qcos.qvm.result import ChunkRecord
+from qcos.qvm.result import ChunkRecord, FallbackCounts
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ class ChunkScheduler:
                     task = chunk.task
                     self._records[(task.circuit_index, task.chunk_index)] = ChunkRecord(
                         task.circuit_index, task.chunk_index, task.shots, task.seed, node_id,
-                        chunk.attempts, per_chunk, outcome,
+                        chunk.attempts, per_chunk, dict(outcome), isinstance(outcome, FallbackCounts),
                     )
                     stats["chunks"] += 1
                     stats["shots"] += task.shots

@@ -128,6 +128,10 @@ class SSHBridgeProvider(CustomRESTProvider):
     def tunnel(self) -> SSHTunnel | None:
         return self._tunnel
 
+    def status(self) -> dict[str, Any]:
+        """The tunnel's state, shown in ``QPURegistry.status_report()``."""
+        return self.tunnel_status()
+
     def tunnel_status(self) -> dict[str, Any]:
         """The tunnel's state, local URL, remote end and counters (for health reports)."""
         if self._tunnel is None:

@@ -50,6 +50,7 @@ def test_qvm_over_ssh_bridge_nodes_gives_exact_counts(ssh_files: SSHClientFiles,
         assert all(n.online for n in registry.nodes)
         provider = registry.provider_for("ssh-qcos-test-0")
         assert provider.tunnel_status()["state"] == "connected"
+        assert registry.status_report()["providers"]["ssh_bridge"]["status"]["state"] == "connected"
         assert len(cached_tunnels()) == 1  # four nodes, one tunnel
         qvm = DistributedQVM(registry, shots=4000, seed=11, chunk_shots=250)
         results = qvm.run(circuits)
