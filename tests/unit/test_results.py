@@ -147,10 +147,11 @@ def test_runtime_rows_read_run_records(tmp_path: Path) -> None:
 
 
 def test_provenance_records_config_hash_and_versions(tmp_path: Path) -> None:
+    cluster = [{"provider": "custom_rest", "api_key": "s3cret"}]
     config = {"experiment": "e", "seed": 3, "shots": 10, "cluster": []}
-    data = provenance(config, cluster=[{"provider": "custom_rest", "api_key": "s3cret"}], n_circuits=2,
-                      workflow_dir=tmp_path)
+    data = provenance(config, cluster=cluster, n_circuits=2, workflow_dir=tmp_path)
     assert data["config_sha256"] == config_hash({"shots": 10, "seed": 3, "experiment": "e", "cluster": []})
     assert data["packages"]["qiskit"] and data["seed"] == 3
     assert "s3cret" not in json.dumps(data)
+    assert "s3cret" not in json.dumps(provenance({**config, "cluster": cluster}, cluster=cluster, n_circuits=2))
     assert data["git"] == {"commit": None, "dirty": None}

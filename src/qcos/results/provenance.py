@@ -64,10 +64,13 @@ def provenance(
     """The provenance record of a run (not byte-stable: it carries the creation time)."""
     from qcos.providers.cluster import mask_secrets
 
+    shown = json.loads(json.dumps(config, default=str))
+    if isinstance(shown.get("cluster"), list):  # api keys and passwords never reach the file
+        shown["cluster"] = [mask_secrets(e) if isinstance(e, dict) else e for e in shown["cluster"]]
     return {
         "experiment": config.get("experiment"),
-        "config_sha256": config_hash(config),
-        "config": json.loads(json.dumps(config, default=str)),
+        "config_sha256": config_hash(shown),
+        "config": shown,
         "seed": config.get("seed"),
         "shots": config.get("shots"),
         "n_circuits": n_circuits,
