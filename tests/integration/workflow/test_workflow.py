@@ -89,6 +89,20 @@ def test_slurm_provider_local_executor_gives_the_same_counts(reference_run: Path
     assert "slurm-" in (results(tmp_path) / "runtimes.csv").read_text()
 
 
+@pytest.mark.slurm
+def test_real_slurm_gives_the_same_counts(reference_run: Path, tmp_path: Path, slurm_up: None) -> None:
+    """cluster: [{provider: slurm}] on a real slurmctld: every batch becomes a job array."""
+    cluster = [{"provider": "slurm", "partition": "cpu", "n_nodes": 2, "folder": str(tmp_path / "submitit"),
+                "time_min": 10, "poll_s": 1.0, "gather_s": 0.3, "aer_device": "CPU"}]
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    write_config(workdir, {**SMALL, "cluster": cluster})
+    run_ok(workdir)
+    assert snapshot(results(workdir) / "counts") == snapshot(results(reference_run) / "counts")
+    assert (results(workdir) / "summary.csv").read_bytes() == (results(reference_run) / "summary.csv").read_bytes()
+    assert list((tmp_path / "submitit").rglob("*_log.out")), "no Slurm task logs: did the jobs go through Slurm?"
+
+
 def test_adding_a_sweep_point_reruns_only_the_new_circuit(reference_run: Path, tmp_path: Path) -> None:
     workdir = copy_run(reference_run, tmp_path / "run")
     before = snapshot(results(workdir) / "counts")
