@@ -189,7 +189,8 @@ def test_lint_and_snakefmt_are_clean() -> None:
 def test_hpc_profiles_dry_run_here(profile: str) -> None:
     """No Slurm needed: dispatch goes through qcos's providers, not a Snakemake executor plugin."""
     started = time.monotonic()
-    done = snakemake(REPO, "--profile", f"profiles/{profile}", "-n", snakefile=False, timeout=120)
+    # --forceall: plan every job even when a `make run` left results in the checkout
+    done = snakemake(REPO, "--profile", f"profiles/{profile}", "-n", "--forceall", snakefile=False, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     assert jobs_of(done.stdout).get("dispatch_batch_00_0000") == 1
     assert time.monotonic() - started < 30
