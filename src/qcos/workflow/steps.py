@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qiskit import QuantumCircuit, qasm3
+from qiskit import QuantumCircuit
 from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
 
 from qcos.circuits.families import build_circuit, derive_seed
@@ -58,15 +58,6 @@ def make_pass_manager(transpile: Mapping[str, Any], seed: int) -> Any:
         raise ConfigError(f"config: transpile: {error}") from error
 
 
-def dumps_numeric(circuit: QuantumCircuit) -> str:
-    """OpenQASM 3 with plain float angles: Qiskit's fast Rust importer cannot read ``-pi/2``
-    and would fall back to the ANTLR one (about 30x slower) when dispatch reads the file."""
-    try:
-        return qasm3.dumps(circuit, disable_constants=True)
-    except Exception:  # fall back to qcos's exporter, which names the circuit in its error
-        return dumps(circuit)
-
-
 def transpile_batch(
     specs: Sequence[CircuitSpec | Mapping[str, Any]],
     qasm_paths: Sequence[str | Path],
@@ -86,7 +77,7 @@ def transpile_batch(
         compiled = [compiled]
     for spec, circuit, path in zip(specs, compiled, qasm_paths, strict=True):
         circuit.name = spec.id
-        atomic_write_text(path, dumps_numeric(circuit))
+        atomic_write_text(path, dumps(circuit))
     logger.info("transpiled %d circuit(s) in %.3fs", len(specs), time.perf_counter() - started)
     return list(compiled)
 
