@@ -261,15 +261,22 @@ def check_health(provider: NodeProvider) -> tuple[bool, str]:
     return False, f"health check failed: {provider.health_reason or 'provider reported unhealthy'}"
 
 
-def _check_kwargs(name: str, provider_cls: type[NodeProvider], kwargs: Mapping[str, Any]) -> None:
-    """Reject kwargs ``build_nodes`` does not take, listing the ones it does."""
+def accepted_arguments(provider_cls: type[NodeProvider]) -> dict[str, inspect.Parameter] | None:
+    """The keyword arguments ``build_nodes`` takes, or None when it takes ``**kwargs``."""
     try:
         parameters = inspect.signature(provider_cls.build_nodes).parameters
     except (TypeError, ValueError):
-        return
+        return None
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return None
+    return {n: p for n, p in parameters.items() if n != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+def _check_kwargs(name: str, provider_cls: type[NodeProvider], kwargs: Mapping[str, Any]) -> None:
+    """Reject kwargs ``build_nodes`` does not take, listing the ones it does."""
+    valid = accepted_arguments(provider_cls)
+    if valid is None:
         return
-    valid = {n: p for n, p in parameters.items() if n != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
     unknown = sorted(set(kwargs) - set(valid))
     if unknown:
         lines = [f"  - {n}" + ("" if p.default is p.empty else f" (default: {p.default!r})") for n, p in valid.items()]
@@ -305,8 +312,8 @@ def load_cluster_config(entries: Any, *, where: str = "cluster") -> ClusterBuild
     return builder
 
 
-def load_cluster_file(path: str | Path) -> ClusterBuilder:
-    """Read a cluster YAML file (a list, or a mapping with a ``cluster:`` list)."""
+def read_cluster_file(path: str | Path) -> list[dict[str, Any]]:
+    """The entries of a cluster YAML file (a list, or a mapping with a ``cluster:`` list)."""
     import yaml
 
     path = Path(path)
@@ -318,4 +325,11 @@ def load_cluster_file(path: str | Path) -> ClusterBuilder:
         raise ConfigError(f"{path}: invalid YAML: {error}") from error
     if isinstance(data, Mapping) and "cluster" in data:
         data = data["cluster"]
-    return load_cluster_config(data, where=str(path))
+    if not isinstance(data, list) or not data or not all(isinstance(e, Mapping) and "provider" in e for e in data):
+        raise ConfigError(f"{path}: expected a non-empty list of {{provider: NAME, ...}} entries")
+    return [dict(entry) for entry in data]
+
+
+def load_cluster_file(path: str | Path) -> ClusterBuilder:
+    """Read a cluster YAML file into a ClusterBuilder; errors name the file and entry."""
+    return load_cluster_config(read_cluster_file(path), where=str(path))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import inspect
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
@@ -17,6 +16,7 @@ import yaml
 from qcos.circuits.families import FAMILIES
 from qcos.circuits.sweep import CircuitSpec, expand_sweeps
 from qcos.exceptions import ConfigError, QcosError
+from qcos.providers.cluster import accepted_arguments, read_cluster_file
 
 logger = logging.getLogger(__name__)
 
@@ -136,16 +136,9 @@ def circuit_specs(config: Mapping[str, Any], *, base_dir: str | Path | None = No
 
 def _read_cluster_file(path: Path) -> list[dict[str, Any]]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"config: cluster_file: cannot read {path}: {error.strerror or error}") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"config: cluster_file: {path} is not valid YAML: {error}") from error
-    if isinstance(data, Mapping) and "cluster" in data:
-        data = data["cluster"]
-    if not isinstance(data, list) or not data or not all(isinstance(e, Mapping) and "provider" in e for e in data):
-        raise ConfigError(f"config: cluster_file: {path} must hold a list of {{provider: NAME, ...}} entries")
-    return [dict(e) for e in data]
+        return read_cluster_file(path)
+    except ConfigError as error:
+        raise ConfigError(f"config: cluster_file: {error}") from error
 
 
 def check_cluster(entries: Sequence[Mapping[str, Any]], *, where: str = "config: cluster") -> None:
@@ -162,13 +155,9 @@ def check_cluster(entries: Sequence[Mapping[str, Any]], *, where: str = "config:
         except QcosError as error:
             raise ConfigError(f"{where}[{index}].provider: {error}") from error
         kwargs = {k: v for k, v in entry.items() if k != "provider"}
-        try:
-            parameters = inspect.signature(provider_cls.build_nodes).parameters
-        except (TypeError, ValueError):
+        valid = accepted_arguments(provider_cls)
+        if valid is None:
             continue
-        if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-            continue
-        valid = [n for n, p in parameters.items() if n != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
         unknown = [k for k in kwargs if k not in valid]
         if unknown:
             raise ConfigError(

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from qcos.results.counts import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -25,19 +24,8 @@ def cache_key(qasm: str, shots: int, seed: int | None, options: Mapping[str, Any
 
 
 def atomic_write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    """Write JSON next to ``path`` then ``os.replace`` it in: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write JSON through a temporary file and ``os.replace``: readers never see half a file."""
+    atomic_write_text(path, json.dumps(payload, sort_keys=True))
 
 
 class ResultStore:
