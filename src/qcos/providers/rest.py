@@ -323,10 +323,7 @@ class CustomRESTProvider(NodeProvider):
         where = f"{display_endpoint(endpoint_of(node))}/run-circuit"
         if response.status_code != 200:
             raise NodeExecutionError(node.node_id, f"{where} refused circuit {label!r}: {_status_text(response)}")
-        try:
-            data = response.json()
-        except ValueError as error:
-            raise NodeExecutionError(node.node_id, f"{where} answered something that is not JSON") from error
+        data = _json_body(response, node, where)
         if not isinstance(data, dict) or "counts" not in data:
             raise NodeExecutionError(node.node_id, f"{where} answered JSON without a 'counts' object")
         return check_counts(data["counts"], shots, node.node_id, where)
@@ -396,10 +393,7 @@ class CustomRESTProvider(NodeProvider):
             raise NodeExecutionError(node.node_id, f"{where} is not available (HTTP {response.status_code})")
         if response.status_code != 200:
             raise NodeExecutionError(node.node_id, f"{where} refused a batch of {len(tasks)}: {_status_text(response)}")
-        try:
-            data = response.json()
-        except ValueError as error:
-            raise NodeExecutionError(node.node_id, f"{where} answered something that is not JSON") from error
+        data = _json_body(response, node, where)
         results = data.get("results") if isinstance(data, dict) else None
         if not isinstance(results, list) or len(results) != len(tasks):
             raise NodeExecutionError(node.node_id, f"{where} answered without one result per circuit")
@@ -548,3 +542,11 @@ __all__ = [
     "normalize_endpoint",
     "repoint_nodes",
 ]
+
+
+def _json_body(response: httpx.Response, node: QPUNodeSpec, where: str) -> Any:
+    """The decoded JSON of an answer, or a NodeExecutionError naming the endpoint."""
+    try:
+        return response.json()
+    except ValueError as error:
+        raise NodeExecutionError(node.node_id, f"{where} answered something that is not JSON") from error
