@@ -8,6 +8,7 @@ import time
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.circuit.random import random_circuit
+from sample_circuits import ghz
 
 from qcos import (
     ClusterBuilder,
@@ -20,15 +21,6 @@ from qcos import (
 )
 from qcos.exceptions import DispatchError, NoEligibleNodeError, QcosError
 from qcos.qvm.seeds import chunk_seed, circuit_fingerprint, split_shots
-
-
-def ghz(n: int) -> QuantumCircuit:
-    circuit = QuantumCircuit(n, name=f"ghz{n}")
-    circuit.h(0)
-    for q in range(n - 1):
-        circuit.cx(q, q + 1)
-    circuit.measure_all()
-    return circuit
 
 
 def randoms(count: int = 6, width: int = 4) -> list[QuantumCircuit]:

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from qiskit import QuantumCircuit
+from sample_circuits import basis
 
 from qcos.dispatch.slurm.executor import SlurmDispatcher, _split
 from qcos.dispatch.slurm.settings import SlurmSettings
@@ -17,17 +17,8 @@ from qcos.providers.cluster import ClusterBuilder
 from qcos.qvm import DistributedQVM
 
 
-def _basis(index: int, width: int = 5) -> QuantumCircuit:
-    circuit = QuantumCircuit(width, width, name=f"b{index}")
-    for bit in range(width):
-        if (index >> bit) & 1:
-            circuit.x(bit)
-    circuit.measure(range(width), range(width))
-    return circuit
-
-
 def _tasks(n: int, shots: int = 50) -> list[ShotTask]:
-    return [ShotTask(_basis(i), shots, 100 + i, i, 0) for i in range(n)]
+    return [ShotTask(basis(i, 5), shots, 100 + i, i, 0) for i in range(n)]
 
 
 def _expected(n: int, shots: int = 50) -> list[dict[str, int]]:
@@ -103,7 +94,7 @@ def test_second_run_reuses_finished_chunks(dispatcher: SlurmDispatcher) -> None:
 
 
 def test_unseeded_chunks_are_never_reused(dispatcher: SlurmDispatcher) -> None:
-    tasks = [ShotTask(_basis(1), 10, None, 0, 0)]
+    tasks = [ShotTask(basis(1, 5), 10, None, 0, 0)]
     dispatcher.run(tasks)
     dispatcher.run(tasks)
     assert dispatcher.stats.cache_hits == 0 and dispatcher.stats.submissions == 2
@@ -147,7 +138,7 @@ def test_distributed_qvm_over_debug_slurm_nodes_and_local_cpu(tmp_path: Path) ->
         .build()
     )
     with registry:
-        batch = DistributedQVM(registry, shots=64, seed=5, progress=False).run_batch([_basis(i) for i in range(40)])
+        batch = DistributedQVM(registry, shots=64, seed=5, progress=False).run_batch([basis(i, 5) for i in range(40)])
         slurm = registry.provider_for("slurm-0")
     assert [r.counts for r in batch] == _expected(40, 64)
     per_node = batch.per_node

@@ -8,19 +8,11 @@ import textwrap
 
 import pytest
 from qiskit import QuantumCircuit
+from sample_circuits import ghz
 
 # --- the spec's imports, changed to qcos -----------------------------------------
 from qcos.network.distributed_qvm import DistributedQVM, NodeType, QPUNodeSpec, QVMMode
 from qcos.network.node_providers import ClusterBuilder, NodeProvider, NodeProviderRegistry
-
-
-def ghz(n: int = 3) -> QuantumCircuit:
-    circuit = QuantumCircuit(n, name=f"ghz{n}")
-    circuit.h(0)
-    for q in range(n - 1):
-        circuit.cx(q, q + 1)
-    circuit.measure_all()
-    return circuit
 
 
 class MyGPUProvider(NodeProvider):

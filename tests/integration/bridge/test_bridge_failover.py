@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from bridge_helpers import BridgeProcess, free_port
-from qiskit import QuantumCircuit
+from sample_circuits import ghz as ghz_circuit
 
 from qcos.providers import ClusterBuilder
 from qcos.qvm import DistributedQVM
@@ -12,15 +12,6 @@ from qcos.qvm import DistributedQVM
 pytestmark = pytest.mark.slow
 
 SHOTS, CHUNK, SEED = 4000, 1000, 5
-
-
-def ghz_circuit(n: int) -> QuantumCircuit:
-    circuit = QuantumCircuit(n, n, name=f"ghz{n}")
-    circuit.h(0)
-    for i in range(n - 1):
-        circuit.cx(i, i + 1)
-    circuit.measure(range(n), range(n))
-    return circuit
 
 
 CIRCUITS = [ghz_circuit(2 + i % 6) for i in range(24)]

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 from bridge_helpers import GHZ3, ghz, skip_or_fail
-from qiskit import QuantumCircuit
+from sample_circuits import ghz as ghz_circuit
 from spec_only_server import SpecOnlyServer
 
 from qcos.circuits.qasm import loads
@@ -18,15 +18,6 @@ from qcos.providers.rest import CustomRESTProvider
 from qcos.qvm import DistributedQVM, QVMMode
 
 pytestmark = pytest.mark.slow
-
-
-def ghz_circuit(n: int) -> QuantumCircuit:
-    circuit = QuantumCircuit(n, n, name=f"ghz{n}")
-    circuit.h(0)
-    for i in range(n - 1):
-        circuit.cx(i, i + 1)
-    circuit.measure(range(n), range(n))
-    return circuit
 
 
 # -- provider <-> an independent, spec-only server -------------------------------------

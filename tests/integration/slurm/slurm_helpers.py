@@ -9,8 +9,6 @@ import time
 import uuid
 from pathlib import Path
 
-from qiskit import QuantumCircuit
-
 
 def slurm_kwargs(kind: str, folder: Path, **overrides: object) -> dict[str, object]:
     """Provider kwargs for a test run: the gpu partition with one fake GPU per task, Aer on CPU."""
@@ -26,16 +24,6 @@ def slurm_kwargs(kind: str, folder: Path, **overrides: object) -> dict[str, obje
         kwargs.update(partition="gpu", gpus_per_task=1, time_min=10)
     kwargs.update(overrides)
     return kwargs
-
-
-def basis_circuit(index: int, width: int = 8) -> QuantumCircuit:
-    """A circuit whose only outcome is ``index`` in binary: exact counts are known."""
-    circuit = QuantumCircuit(width, width, name=f"basis-{index}")
-    for bit in range(width):
-        if (index >> bit) & 1:
-            circuit.x(bit)
-    circuit.measure(range(width), range(width))
-    return circuit
 
 
 def expected(index: int, shots: int, width: int = 8) -> dict[str, int]:

@@ -10,7 +10,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from slurm_helpers import basis_circuit, expected, running_job_id, sacct_rows, slurm_kwargs
+from sample_circuits import basis as basis_circuit
+from slurm_helpers import expected, running_job_id, sacct_rows, slurm_kwargs
 
 from qcos.exceptions import ClusterBuildError
 from qcos.providers.cluster import ClusterBuilder

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from qiskit import QuantumCircuit
+from sample_circuits import ghz
 
 from qcos.exceptions import ClusterBuildError, HostKeyError
 from qcos.providers.cluster import ClusterBuilder
@@ -16,15 +17,6 @@ from qcos.tunnels.manager import cached_tunnels
 from .conftest import BridgeProcess, SSHClientFiles, SSHServer, kill_connection, write_client_files
 
 pytestmark = pytest.mark.ssh
-
-
-def ghz(n: int, name: str = "ghz") -> QuantumCircuit:
-    circuit = QuantumCircuit(n, n, name=name)
-    circuit.h(0)
-    for qubit in range(1, n):
-        circuit.cx(qubit - 1, qubit)
-    circuit.measure(range(n), range(n))
-    return circuit
 
 
 def mixed(n: int) -> QuantumCircuit:
