@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from qcos import __version__
 from qcos.exceptions import QcosError
@@ -24,8 +25,15 @@ _PLUGINS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (the usage itself is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="qcos",
         description="Orchestrate quantum-circuit experiments over Aer, Slurm and REST bridges.",
     )
@@ -72,11 +80,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except QcosError as error:
-        print(f"qcos: error: {error}", file=sys.stderr)
+        print(f"qcos: error: {one_line(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("qcos: interrupted", file=sys.stderr)
         return 130
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as error:  # noqa: BLE001 - a user sees one line, never a traceback
+        logger.debug("unexpected error", exc_info=True)
+        print(f"qcos: error: unexpected {type(error).__name__}: {one_line(str(error))} "
+              "(run with -vv for the traceback)", file=sys.stderr)
+        return 2
+
+
+def one_line(text: str) -> str:
+    """A message on one line: its lines joined with '; ' (blank ones dropped)."""
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip()) or "no details"
 
 
 def _cmd_providers(args: argparse.Namespace) -> int:
@@ -93,13 +113,13 @@ def _cmd_providers(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from qcos.circuits.qasm import load_file
+    from qcos.cli_input import load_qasm_quietly
     from qcos.providers.cluster import ClusterBuilder, load_cluster_file
     from qcos.qvm import DistributedQVM
 
     if args.shots < 1:
         raise QcosError(f"--shots must be a positive integer, got {args.shots}")
-    circuit = load_file(args.qasm)
+    circuit = load_qasm_quietly(args.qasm)
     builder = load_cluster_file(args.cluster) if args.cluster else ClusterBuilder().add("local_cpu")
     options = {} if args.chunk_shots is None else {"chunk_shots": args.chunk_shots}
     with builder.build() as registry:

@@ -51,3 +51,38 @@ def test_run_reports_bad_input_without_traceback(tmp_path):
     good.write_text(QASM)
     wrong = qcos("run", str(good), "--cluster", str(cluster))
     assert wrong.returncode == 2 and "unknown argument(s) ['n_node']" in wrong.stderr
+
+
+def _deep(n: int) -> str:
+    return "OPENQASM 3.0;\nqubit[1] q;\nbit[1] c;\nrx(" + "(" * n + "0.5" + ")" * n + ") q[0];\nc[0] = measure q[0];\n"
+
+
+ERROR_CASES = {
+    "syntax": ("x.qasm", QASM.replace("h q[0];", "h q[0;"), []),
+    "importer panic": ("x.qasm", 'OPENQASM 3.0;\nconst uint n = 2;\nqubit[n] q;\nbit[2] c;\nc = measure q;\n', []),
+    "deep nesting": ("x.qasm", _deep(100_000), []),
+    "empty": ("x.qasm", "", []),
+    "qasm2 error": ("x.qasm", 'OPENQASM 2.0;\nqreg q[2];\nfoo q[0];\n', []),
+    "not utf-8": ("x.qasm", b"\xff\xfe\x00garbage", []),
+    "missing file": (None, None, []),
+    "zero shots": ("x.qasm", QASM, ["--shots", "0"]),
+    "bad shots value": ("x.qasm", QASM, ["--shots", "many"]),
+    "too wide": ("x.qasm", QASM, ["--cluster", "{cluster}"]),
+}
+
+
+def test_every_run_error_is_one_line_on_stderr_with_exit_2(tmp_path):
+    cluster = tmp_path / "narrow.yaml"
+    cluster.write_text("- {provider: local_cpu, n_nodes: 1, max_qubits: 2}\n")
+    for name, (filename, content, extra) in ERROR_CASES.items():
+        path = tmp_path / (filename or "missing.qasm")
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif content is not None:
+            path.write_text(content)
+        args = [a.replace("{cluster}", str(cluster)) for a in extra]
+        out = qcos("run", str(path), *args)
+        assert out.returncode == 2, (name, out.returncode, out.stderr[-2000:])
+        assert out.stdout == "", (name, out.stdout[:500])
+        lines = out.stderr.splitlines()
+        assert len(lines) == 1 and "error" in lines[0], (name, out.stderr[-2000:])

@@ -106,3 +106,16 @@ def test_ten_thousand_ids_take_well_under_a_second() -> None:
     assert len(specs) == 10_000
     assert len({s.id for s in specs}) == 10_000
     assert time.perf_counter() - started < 0.5
+
+
+def test_float_range_excludes_the_stop_even_when_rounding_reaches_it() -> None:
+    from qcos.circuits.sweep import _float_range
+
+    assert _float_range(0.1, 0.4, 0.1) == [0.1, 0.2, 0.3]
+    assert _float_range(0.0, 0.3, 0.1) == [0.0, 0.1, 0.2]
+    assert _float_range(0.0, 1.0, 0.25) == [0.0, 0.25, 0.5, 0.75]
+    assert _float_range(1.0, 0.0, -0.5) == [1.0, 0.5]
+    assert _float_range(0.0, 0.35, 0.1) == [0.0, 0.1, 0.2, 0.3]
+    params = [s.params["gamma"] for s in expand_sweeps([{"family": "qaoa_ring", "qubits": 4,
+                                                         "gamma": {"range": [0.1, 0.4, 0.1]}, "beta": 0.2}])]
+    assert params == [0.1, 0.2, 0.3]

@@ -155,3 +155,21 @@ def test_provenance_records_config_hash_and_versions(tmp_path: Path) -> None:
     assert "s3cret" not in json.dumps(data)
     assert "s3cret" not in json.dumps(provenance({**config, "cluster": cluster}, cluster=cluster, n_circuits=2))
     assert data["git"] == {"commit": None, "dirty": None}
+
+
+def test_atomic_writes_follow_the_umask(tmp_path) -> None:
+    import os
+    import stat
+
+    from qcos.atomic import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "shared.json", "{}\n")
+        os.umask(0o077)
+        atomic_write_text(tmp_path / "private.json", "{}\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "shared.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "private.json").stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["private.json", "shared.json"]

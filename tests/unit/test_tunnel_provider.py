@@ -69,3 +69,35 @@ def test_chunks_cut_off_by_a_drop_are_resent_once_the_tunnel_is_back(monkeypatch
     outcomes = provider.execute_batch(tasks, node)
     assert outcomes == [{"0": 10}] * 3
     assert calls == [3, 2] and tunnel.waits == 1
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:  # bound then closed: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_host_marks_nodes_offline_and_the_local_fallback_runs(tmp_path: Any) -> None:
+    from qcos.qvm import DistributedQVM
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    circuit = QuantumCircuit(2, 2)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    circuit.measure([0, 1], [0, 1])
+    builder = (
+        ClusterBuilder()
+        .add("ssh_bridge", host="127.0.0.1", port=_closed_port(), n_workers=2, known_hosts=str(known_hosts),
+             connect_timeout_s=5, reconnect_wait_s=0)
+        .add("local_cpu", n_nodes=1)
+    )
+    with builder.build() as registry:
+        report = registry.status_report()
+        ssh_nodes = [n for n in report["nodes"] if n["provider"] == "ssh_bridge"]
+        assert len(ssh_nodes) == 2 and not any(n["online"] for n in ssh_nodes)
+        assert all("SSH tunnel" in n["offline_reason"] for n in ssh_nodes), ssh_nodes
+        result = DistributedQVM(registry, shots=200, seed=3).run(circuit)
+    assert sum(result.counts.values()) == 200
+    assert result.chunks and not any(chunk.node_id.startswith("ssh-") for chunk in result.chunks)

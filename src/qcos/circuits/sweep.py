@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import itertools
 import logging
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -87,11 +88,17 @@ def _expand_mapping(value: Mapping[str, Any], param: Param, where: str) -> list[
         if param.kind == "int":
             values = list(range(int(start), int(stop), int(step)))
         else:
-            count = max(0, int(-(-(stop - start) // step)))
-            values = [round(start + i * step, 12) + 0.0 for i in range(count)]
+            values = _float_range(float(start), float(stop), float(step))
     if not values:
         raise ConfigError(f"{where}.{kind}: {list(args)!r} gives no values")
     return [_check_scalar(v, param, f"{where}.{kind}") for v in values]
+
+
+def _float_range(start: float, stop: float, step: float) -> list[float]:
+    """Python's ``range`` for floats: stop excluded even when rounding lands on it (0.1 + 3 * 0.1)."""
+    span = (stop - start) / step
+    count = max(0, math.ceil(span - 1e-9 * max(1.0, abs(span))))
+    return [round(start + i * step, 12) + 0.0 for i in range(count)]
 
 
 def _is_number(value: Any) -> bool:

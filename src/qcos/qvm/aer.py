@@ -118,8 +118,11 @@ def simulate(circuit: QuantumCircuit, shots: int, seed: int | None = None,
     return run_counts(prepare(circuit, options), shots, seed, options)
 
 
-def gpu_status() -> tuple[bool, str]:
-    """Whether Aer can use a GPU here, and why not when it cannot."""
+def gpu_status(vendor: str | None = None) -> tuple[bool, str]:
+    """Whether Aer can use a GPU here, and why not when it cannot (with the fix for ``vendor``,
+    ``"amd"`` or ``"nvidia"``; detected from this machine when None)."""
+    from qcos.gpuvendor import install_hint
+
     try:
         devices = AerSimulator().available_devices()
     except Exception as error:  # pragma: no cover - broken installs
@@ -127,7 +130,7 @@ def gpu_status() -> tuple[bool, str]:
     if "GPU" not in devices:
         return False, (
             "this qiskit-aer build has no GPU support (available devices: "
-            f"{', '.join(devices)}); install the CUDA build with `pip install qiskit-aer-gpu`"
+            f"{', '.join(devices)}); {install_hint(vendor)}"
         )
     return True, "GPU available"
 

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from qcos.exceptions import TunnelError
+from qcos.exceptions import HostKeyError, TunnelError
 from qcos.providers.base import Counts, ShotTask, TaskOutcome
 from qcos.providers.rest import UNHEALTHY, CustomRESTProvider, EndpointUnreachable, build_rest_nodes
 from qcos.providers.spec import QPUNodeSpec
@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 
 #: How long a chunk whose connection died waits for the tunnel to come back before failing.
 DEFAULT_RECONNECT_WAIT_S = 60.0
+#: Offline reason of nodes whose tunnel could not be opened when the cluster was built.
+OFFLINE_AT_BUILD = "SSH tunnel unavailable at build"
+#: Where such nodes point until the tunnel opens (never contacted: the nodes are offline).
+_PLACEHOLDER_URL = "http://127.0.0.1:9"
 
 
 def _safe_host(host: str) -> str:
@@ -47,6 +51,7 @@ class SSHBridgeProvider(CustomRESTProvider):
         self._tunnel_args: dict[str, Any] = {}
         self._tunnel_lock = threading.Lock()
         self._closed = False
+        self._build_error: str | None = None
         self.host: str | None = None
         self.reconnect_wait_s = DEFAULT_RECONNECT_WAIT_S
 
@@ -74,7 +79,13 @@ class SSHBridgeProvider(CustomRESTProvider):
         batch: bool | None = None,
         tags: Sequence[str] | None = None,
     ) -> list[QPUNodeSpec]:
-        """Open (or reuse) the tunnel to ``host`` and return ``n_workers`` nodes through it."""
+        """Open (or reuse) the tunnel to ``host`` and return ``n_workers`` nodes through it.
+
+        When the tunnel cannot be opened (host down, refused, timed out) the nodes are
+        returned offline with the reason, as custom_rest does for a dead endpoint, so
+        the rest of the cluster (e.g. a local fallback) runs; health checks retry the
+        tunnel. An unknown or changed host key still raises ``HostKeyError``.
+        """
         from qcos.tunnels.manager import acquire_tunnel
 
         if not isinstance(host, str) or not host.strip():
@@ -87,7 +98,7 @@ class SSHBridgeProvider(CustomRESTProvider):
             raise ValueError(f"local_port must be a TCP port or None (any free port), got {local_port!r}")
         if not reconnect_wait_s >= 0:
             raise ValueError(f"reconnect_wait_s must be >= 0 seconds, got {reconnect_wait_s!r}")
-        if self._tunnel is not None:
+        if self._tunnel_args:
             raise ValueError("this SSHBridgeProvider already built its nodes; use one provider per ClusterBuilder.add")
         self.configure(timeout_s=timeout_s, retries=retries, batch=batch)
         self.host = host
@@ -106,12 +117,20 @@ class SSHBridgeProvider(CustomRESTProvider):
             "connect_timeout_s": connect_timeout_s,
             "keepalive_s": keepalive_s,
         }
-        tunnel = acquire_tunnel(**self._tunnel_args)  # HostKeyError/TunnelError propagate: fix and retry
+        try:
+            tunnel: SSHTunnel | None = acquire_tunnel(**self._tunnel_args)
+        except HostKeyError:
+            raise  # an unknown or changed host key needs the user's decision: never fall back silently
+        except TunnelError as error:
+            tunnel, self._build_error = None, f"{OFFLINE_AT_BUILD}: {error}"
+            logger.warning("ssh_bridge %s: %s; its %d node(s) are offline, the rest of the cluster runs",
+                           host, error, n_workers)
         self._tunnel = tunnel
-        tunnel.connection.add_listener(self._on_reconnect)
+        if tunnel is not None:
+            tunnel.connection.add_listener(self._on_reconnect)
         try:
             nodes = build_rest_nodes(
-                [tunnel.local_url] * n_workers,
+                [tunnel.local_url if tunnel is not None else _PLACEHOLDER_URL] * n_workers,
                 id_prefix=f"ssh-{_safe_host(host)}",
                 max_qubits=max_qubits,
                 api_key=api_key,
@@ -121,6 +140,9 @@ class SSHBridgeProvider(CustomRESTProvider):
             self.close()
             raise
         self.adopt(nodes)
+        if self._build_error:
+            for node in nodes:
+                node.mark_offline(self._build_error)
         return nodes
 
     # -- the tunnel -----------------------------------------------------------------
@@ -144,15 +166,21 @@ class SSHBridgeProvider(CustomRESTProvider):
 
         with self._tunnel_lock:
             tunnel = self._tunnel
-            if tunnel is None or self._closed:
+            if self._closed or (tunnel is None and not self._tunnel_args):
                 raise TunnelError("the ssh_bridge provider is closed")
-            if tunnel.state != "closed":
+            if tunnel is not None and tunnel.state != "closed":
                 return tunnel
-            old_url = tunnel.local_url
+            old_url = tunnel.local_url if tunnel is not None else _PLACEHOLDER_URL
             fresh = acquire_tunnel(**self._tunnel_args)
             fresh.connection.add_listener(self._on_reconnect)
             self._tunnel = fresh
         self.repoint(old_url, fresh.local_url)
+        if tunnel is None:  # the tunnel failed at build and works now: bring the nodes in
+            self._build_error = None
+            for node in self.nodes:
+                if not node.online and (node.offline_reason or "").startswith((OFFLINE_AT_BUILD, UNHEALTHY)):
+                    node.online, node.offline_reason = True, None
+            logger.info("ssh_bridge %s: the SSH tunnel is up now", self.host)
         return fresh
 
     def _on_reconnect(self, connection: Any) -> None:
@@ -202,7 +230,9 @@ class SSHBridgeProvider(CustomRESTProvider):
         try:
             tunnel = self._ensure_tunnel()
         except TunnelError as error:
-            self.health_reason = str(error)
+            self.health_reason = f"cannot open the SSH tunnel to {self.host}: {error}"
+            for node in self.nodes:
+                node.mark_offline(f"{UNHEALTHY}: {self.health_reason}")
             return False
         if not tunnel.wait_connected(min(10.0, self.reconnect_wait_s)):
             status = tunnel.status()

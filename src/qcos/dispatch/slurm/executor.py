@@ -256,7 +256,8 @@ class SlurmDispatcher:
                 batch, self._queued = self._queued, []
         if not batch:
             return
-        runners = [ChunkRunner(g.specs, dict(self._aer_options), str(self.settings.results_folder)) for g in batch]
+        runners = [ChunkRunner(g.specs, dict(self._aer_options), str(self.settings.results_folder),
+                               gpu_vendor=self.settings.gpu_vendor) for g in batch]
         try:
             jobs = self._executor.submit_array(runners)
         except Exception as error:

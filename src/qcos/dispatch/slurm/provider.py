@@ -39,6 +39,8 @@ class SlurmProvider(NodeProvider):
 
     DISPLAY_NAME: ClassVar[str] = "Slurm job arrays (submitit)"
     ID_PREFIX: ClassVar[str] = "slurm"
+    #: the GPU vendor of the compute nodes ("amd"/"nvidia"), None: detected in the task
+    GPU_VENDOR: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         self.settings: SlurmSettings | None = None
@@ -98,13 +100,14 @@ class SlurmProvider(NodeProvider):
             array_parallelism=array_parallelism if array_parallelism is not None else n_nodes,
             max_retries=max_retries, aer_device=aer_device, aer_options=dict(aer_options or {}),
             progress=progress, poll_s=poll_s, gather_s=gather_s, reuse_results=reuse_results, python=python,
+            gpu_vendor=self.GPU_VENDOR,
         )
         if validate and executor == "slurm":
             self._validate_with_sbatch(settings)
         if executor in ("local", "debug") and settings.device == "GPU":
             from qcos.qvm import aer
 
-            available, why = aer.gpu_status()
+            available, why = aer.gpu_status(self.GPU_VENDOR)
             if not available:
                 raise SlurmConfigError(
                     f"executor={executor!r} runs on this machine and the settings ask for GPUs, but {why}; "
@@ -214,6 +217,7 @@ class LumiAMDGPUProvider(SlurmProvider):
 
     DISPLAY_NAME: ClassVar[str] = "LUMI AMD GPU (Slurm, one node per GCD)"
     ID_PREFIX: ClassVar[str] = "lumi-gpu"
+    GPU_VENDOR: ClassVar[str | None] = "amd"
 
     def build_nodes(  # type: ignore[override]
         self,

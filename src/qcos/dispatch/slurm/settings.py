@@ -54,6 +54,7 @@ class SlurmSettings:
     gather_s: float = 0.5
     reuse_results: bool = True
     python: str | None = None
+    gpu_vendor: str | None = None
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:

@@ -48,17 +48,18 @@ class ChunkRunner(Checkpointable):
     aer_options: dict[str, Any]
     results_dir: str | None = None
     done: dict[int, Counts] = field(default_factory=dict)
+    gpu_vendor: str | None = None  # "amd"/"nvidia": which fix a missing-GPU error names
 
     def __call__(self) -> list[Counts]:
         from qcos.circuits.qasm import loads
         from qcos.qvm import aer
 
         if str(self.aer_options.get("device", "CPU")).upper() == "GPU":
-            available, why = aer.gpu_status()
+            available, why = aer.gpu_status(self.gpu_vendor)
             if not available:
                 raise GPUUnavailableError(
-                    f"this task asks Aer for device='GPU' but {why}. Install the GPU build in the job's "
-                    "environment (setup lines), or run on CPU with aer_device='CPU'."
+                    f"this task asks Aer for device='GPU' but {why}. Make the job's environment provide it "
+                    "(setup lines, or python= the container's interpreter), or run on CPU with aer_device='CPU'."
                 )
         _test_faults(self.chunks[0].label if self.chunks else "empty")
         store = ResultStore(self.results_dir) if self.results_dir else None
