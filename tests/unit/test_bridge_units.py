@@ -26,7 +26,9 @@ def test_settings_defaults_and_validation():
     settings = BridgeSettings(api_key="zz-secret")
     assert settings.workers >= 1 and settings.device == "CPU" and "zz-secret" not in repr(settings)
     assert BridgeSettings(device="gpu").workers == 1
-    assert BridgeSettings(api_key="  ").api_key is None
+    for blank in ("", "   ", "\t\n"):
+        with pytest.raises(ConfigError, match="empty or only whitespace"):
+            BridgeSettings(api_key=blank)
     for bad in ({"device": "TPU"}, {"method": "magic"}, {"max_shots": 0}, {"timeout_s": 0}, {"port": 70000},
                 {"workers": -1}):
         with pytest.raises(ConfigError):
@@ -70,6 +72,35 @@ def test_cli_arguments_become_settings(monkeypatch):
     settings = settings_from_args(args)
     assert (settings.port, settings.device, settings.workers, settings.timeout_s) == (9999, "CPU", 3, 12.0)
     assert settings.max_body_bytes == 2**19 and settings.api_key == "from-env"
+
+
+def test_blank_key_in_the_environment_is_refused_not_ignored():
+    for blank in ("", "   ", " \t "):
+        with pytest.raises(ConfigError, match="BRIDGE_API_KEY is empty or only whitespace"):
+            load_api_key(environ={"BRIDGE_API_KEY": blank})
+    with pytest.raises(ConfigError, match="contains whitespace"):
+        load_api_key(environ={"BRIDGE_API_KEY": "two words"})
+
+
+def test_non_loopback_host_needs_a_key_or_an_explicit_insecure_flag():
+    for host in ("0.0.0.0", "::", "192.0.2.10"):
+        with pytest.raises(ConfigError, match="--insecure-no-auth"):
+            BridgeSettings(host=host)
+        assert BridgeSettings(host=host, api_key="k").host == host
+        assert BridgeSettings(host=host, insecure_no_auth=True).api_key is None
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        assert BridgeSettings(host=host).api_key is None
+
+
+def test_cli_refuses_an_open_bridge(monkeypatch, capsys):
+    from qcos.cli import main
+
+    monkeypatch.delenv("BRIDGE_API_KEY", raising=False)
+    assert main(["bridge", "serve", "--host", "0.0.0.0", "--port", "0"]) != 0
+    assert "--insecure-no-auth" in capsys.readouterr().err
+    monkeypatch.setenv("BRIDGE_API_KEY", "   ")
+    assert main(["bridge", "serve", "--port", "0"]) != 0
+    assert "empty or only whitespace" in capsys.readouterr().err
 
 
 def test_taken_port_fails_fast():
@@ -148,11 +179,11 @@ def test_app_contract(client):
     assert client.post("/run-circuit", json={"qasm": GHZ3 + " " * 5000}, headers=headers).status_code == 413
     batch = client.post("/run-batch", json={"circuits": [{"qasm": GHZ3, "shots": 5}, {"qasm": "x", "shots": 5}]}, headers=headers)
     assert batch.status_code == 200 and batch.json()["results"][1]["status"] == 400
-    assert client.get("/health").json()["jobs_completed"] >= 3
+    assert client.get("/health", headers=headers).json()["jobs_completed"] >= 3
 
 
 def test_workers_run_under_the_memory_cap(client):
-    health = client.get("/health").json()
+    health = client.get("/health", headers={"Authorization": "Bearer unit-key"}).json()
     assert health["worker_memory_mb"] == 4096  # auto: 3 statevectors of 5 qubits + 4 GiB
     for pid in health["worker_pids"]:
         try:
@@ -174,7 +205,7 @@ def test_out_of_memory_is_reported_as_the_circuit_s_problem(runner, monkeypatch)
 
 
 def test_worker_processes_do_not_get_the_key(client):
-    pids = client.get("/health").json()["worker_pids"]
+    pids = client.get("/health", headers={"Authorization": "Bearer unit-key"}).json()["worker_pids"]
     for pid in pids:
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes()

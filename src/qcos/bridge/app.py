@@ -90,13 +90,16 @@ def create_app(settings: BridgeSettings, pool: WorkerPool, *, own_pool: bool = T
         return SafeJSONResponse({"detail": f"internal bridge error: {type(error).__name__}"}, status_code=500)
 
     @app.get("/health")
-    async def health() -> SafeJSONResponse:
+    async def health(request: Request) -> SafeJSONResponse:
         from qcos import __version__
 
         stats = pool.stats()
         ok = stats["workers_available"] > 0
+        status = "ok" if ok else "unavailable"
+        if not auth.allows(request.headers.get("authorization")):  # strangers learn only up/ready
+            return SafeJSONResponse({"status": status}, status_code=200 if ok else 503)
         body = {
-            "status": "ok" if ok else "unavailable",
+            "status": status,
             "version": __version__,
             "device": settings.device,
             "method": settings.method,

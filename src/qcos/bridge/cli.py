@@ -19,7 +19,8 @@ def add_bridge_commands(subparsers: Any) -> None:
         description=(
             "Run the qcos REST bridge: the spec's POST /run-circuit and GET /health contract, plus POST "
             "/run-batch, answered by warm Aer worker processes. The API key comes from --api-key-file or "
-            f"${defaults.API_KEY_ENV}; without one, the bridge accepts any client (keep it on 127.0.0.1)."
+            f"${defaults.API_KEY_ENV}. Without one it listens only on a loopback address, unless "
+            "--insecure-no-auth (dangerous: anyone who reaches the port runs circuits)."
         ),
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -44,6 +45,15 @@ def add_bridge_commands(subparsers: Any) -> None:
     serve.add_argument("--body-timeout-s", type=float, default=defaults.DEFAULT_BODY_TIMEOUT_S,
                        help=f"seconds a client may take to send its request body before 408 "
                             f"(default {defaults.DEFAULT_BODY_TIMEOUT_S:g})")
+    serve.add_argument("--header-timeout-s", type=float, default=defaults.DEFAULT_HEADER_TIMEOUT_S,
+                       help=f"seconds a client may take to send its request headers before the connection is "
+                            f"closed (default {defaults.DEFAULT_HEADER_TIMEOUT_S:g})")
+    serve.add_argument("--max-connections", type=int, default=defaults.DEFAULT_MAX_CONNECTIONS,
+                       help=f"open connections at once; more are closed on arrival "
+                            f"(default {defaults.DEFAULT_MAX_CONNECTIONS})")
+    serve.add_argument("--insecure-no-auth", action="store_true",
+                       help="DANGEROUS: allow a non-loopback --host without an API key; anyone who can reach "
+                            "the port can run circuits on this machine")
     serve.add_argument("--worker-memory-mb", type=int, default=None,
                        help="address-space limit per worker in MiB, 0 for none (default: on CPU, 3 statevectors "
                             "of --max-qubits + 4096; none on GPU)")
@@ -73,6 +83,9 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         max_batch=args.max_batch,
         max_queue=args.max_queue,
         body_timeout_s=args.body_timeout_s,
+        header_timeout_s=args.header_timeout_s,
+        max_connections=args.max_connections,
+        insecure_no_auth=args.insecure_no_auth,
         worker_memory_mb=args.worker_memory_mb,
         api_key=load_api_key(args.api_key_file),
     )

@@ -45,6 +45,7 @@ def serve(settings: BridgeSettings, *, log_level: str = "info", access_log: bool
     import uvicorn
 
     from qcos.bridge.app import create_app
+    from qcos.bridge.protocol import guarded_protocol
 
     sock = bind_socket(settings.host, settings.port)
     pool = make_pool(settings)
@@ -56,6 +57,8 @@ def serve(settings: BridgeSettings, *, log_level: str = "info", access_log: bool
             app,
             log_level=log_level,
             access_log=access_log,  # uvicorn logs method, path and status: never headers
+            http=guarded_protocol(header_timeout_s=settings.header_timeout_s, body_timeout_s=settings.body_timeout_s,
+                                  max_connections=settings.max_connections),
             timeout_keep_alive=30,
             timeout_graceful_shutdown=5,
             server_header=False,
@@ -63,7 +66,8 @@ def serve(settings: BridgeSettings, *, log_level: str = "info", access_log: bool
         server = uvicorn.Server(config)
         print(
             f"qcos bridge listening on http://{settings.host}:{sock.getsockname()[1]} "
-            f"({settings.workers} {settings.device} worker(s); API key {'required' if settings.api_key else 'not set'})",
+            f"({settings.workers} {settings.device} worker(s); API key "
+            f"{'required' if settings.api_key else 'NOT SET: anyone who reaches this port can run circuits'})",
             flush=True,
         )
         server.run(sockets=[sock])

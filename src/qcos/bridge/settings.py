@@ -29,7 +29,11 @@ DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_BATCH = 10_000
 DEFAULT_MAX_QUEUE = 1_000
-DEFAULT_BODY_TIMEOUT_S = 60.0
+DEFAULT_BODY_TIMEOUT_S = 30.0
+#: Seconds a client may take to send a request's headers (from connect, or from the last answer).
+DEFAULT_HEADER_TIMEOUT_S = 15.0
+#: Open connections at once (authenticated or not); more are closed as soon as they connect.
+DEFAULT_MAX_CONNECTIONS = 256
 #: Seeds must fit Aer's signed 64-bit seed (negative values mean "random" there).
 MAX_SEED = 2**63 - 1
 
@@ -59,6 +63,9 @@ class BridgeSettings:
     max_batch: int = DEFAULT_MAX_BATCH
     max_queue: int = DEFAULT_MAX_QUEUE
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    insecure_no_auth: bool = False
     worker_memory_mb: int | None = None  # None: auto (CPU only); 0: no limit
     api_key: str | None = field(default=None, repr=False)
 
@@ -71,7 +78,7 @@ class BridgeSettings:
             raise ConfigError(f"method {self.method!r} is not one of {', '.join(METHODS)}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be between 0 and 65535, got {self.port}")
-        for name in ("max_qubits", "max_shots", "max_body_bytes", "max_batch", "max_queue"):
+        for name in ("max_qubits", "max_shots", "max_body_bytes", "max_batch", "max_queue", "max_connections"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -79,7 +86,7 @@ class BridgeSettings:
             raise ConfigError(f"workers must be >= 1 (or 0 for the default), got {self.workers}")
         if self.workers == 0:
             object.__setattr__(self, "workers", default_workers(device))
-        for name in ("timeout_s", "body_timeout_s"):
+        for name in ("timeout_s", "body_timeout_s", "header_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)}")
         if self.worker_memory_mb is not None and (
@@ -87,8 +94,14 @@ class BridgeSettings:
             or self.worker_memory_mb < 0
         ):
             raise ConfigError(f"worker_memory_mb must be an integer >= 0 (0: no limit), got {self.worker_memory_mb!r}")
-        if self.api_key is not None and not self.api_key.strip():
-            object.__setattr__(self, "api_key", None)
+        if self.api_key is not None:
+            check_api_key(self.api_key, "api_key")
+        if self.api_key is None and not self.insecure_no_auth and not is_loopback(self.host):
+            raise ConfigError(
+                f"--host {self.host} is reachable from other machines but no API key is set: anyone who can "
+                f"reach it could run circuits. Set ${API_KEY_ENV} or --api-key-file, listen on 127.0.0.1 "
+                "(and reach it through `qcos tunnel`), or pass --insecure-no-auth if this network is trusted"
+            )
 
     @property
     def memory_limit_mb(self) -> int:
@@ -107,8 +120,37 @@ class BridgeSettings:
         return max(1, usable_cores() // self.workers)
 
 
+def is_loopback(host: str) -> bool:
+    """True when ``host`` (an address or a name) only ever means this machine."""
+    import ipaddress
+    import socket
+
+    name = host.strip().strip("[]")
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        pass
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(name, None)}
+    except OSError:
+        return False
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+
+
+def check_api_key(key: str, where: str) -> str:
+    """The key itself; ConfigError when it is empty, blank or has inner whitespace or line breaks."""
+    if not key.strip():
+        raise ConfigError(f"{where} is empty or only whitespace, which would leave the bridge open; "
+                          "set a real key (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+    if any(c.isspace() for c in key.strip()):
+        raise ConfigError(f"{where} contains whitespace; an API key is one word (e.g. from secrets.token_urlsafe)")
+    return key.strip()
+
+
 def load_api_key(path: str | Path | None = None, *, environ: dict[str, str] | None = None) -> str | None:
     """The key from ``path`` (first line) if given, else from ``$BRIDGE_API_KEY``; None when neither.
+
+    A key that is set but blank is refused (ConfigError): it must never silently turn auth off.
 
     A key file readable by group or others is used but warned about (``chmod 600`` it).
     """
@@ -126,8 +168,10 @@ def load_api_key(path: str | Path | None = None, *, environ: dict[str, str] | No
         key = lines[0].strip() if lines else ""
         if not key:
             raise ConfigError(f"--api-key-file {path} is empty; put the key on its first line")
+        key = check_api_key(key, f"--api-key-file {path}")
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             logger.warning("API key file %s is readable by other users; run `chmod 600 %s`", path, path)
         return key
-    key = environ.get(API_KEY_ENV, "").strip()
-    return key or None
+    if API_KEY_ENV not in environ:
+        return None
+    return check_api_key(environ[API_KEY_ENV], f"${API_KEY_ENV}")

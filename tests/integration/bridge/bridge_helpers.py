@@ -86,7 +86,8 @@ class BridgeProcess:
         raise RuntimeError(f"bridge did not become healthy within {timeout_s}s:\n{self.log()}")
 
     def health(self) -> dict:
-        return httpx.get(self.url + "/health", timeout=5).json()
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        return httpx.get(self.url + "/health", headers=headers, timeout=5).json()
 
     def kill(self) -> None:
         """SIGKILL the server (its workers notice the closed channel and exit)."""

@@ -26,8 +26,8 @@ def post(bridge, path: str, body, *, headers=None, auth=True, **kwargs) -> httpx
 
 
 # -- the contract -------------------------------------------------------------
-def test_health_is_open_and_describes_the_bridge(bridge):
-    response = httpx.get(bridge.url + "/health", timeout=5)
+def test_health_describes_the_bridge_to_key_holders(bridge):
+    response = httpx.get(bridge.url + "/health", headers=bridge.headers(), timeout=5)
     assert response.status_code == 200
     data = response.json()
     assert data["status"] == "ok"
