@@ -25,3 +25,21 @@ def _restore_provider_registry():
     snapshot = NodeProviderRegistry._snapshot()
     yield
     NodeProviderRegistry._restore(snapshot)
+
+
+@pytest.fixture
+def sigint_handler():
+    """Ctrl-C works in this test (and in the processes it starts) however the suite was started.
+
+    A background job of a non-interactive shell (``make test &`` in a script, some CI runners)
+    starts with SIGINT ignored; then ``_thread.interrupt_main()`` does nothing and children
+    inherit the ignore. Installing Python's handler here fixes both: exec'd children get the
+    default disposition back and install their own KeyboardInterrupt handler.
+    """
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from qiskit import QuantumCircuit
@@ -43,13 +42,15 @@ class AlwaysFails(NodeProvider):
 class Hangs(NodeProvider):
     DISPLAY_NAME = "Hangs"
     release = threading.Event()
+    returned = threading.Event()
 
     def build_nodes(self, **kwargs):
         return [QPUNodeSpec(node_id="hangs-0", node_type=NodeType.CUSTOM, max_qubits=20,
                             options={"chunk_timeout_s": 0.3})]
 
     def execute(self, circuit, shots, node_spec):
-        self.release.wait(30)
+        self.release.wait(300)
+        self.returned.set()
         raise RuntimeError("released")
 
 
@@ -132,13 +133,13 @@ def test_only_failing_nodes_is_a_clear_error():
 def test_timed_out_node_has_its_chunks_rerun_elsewhere():
     NodeProviderRegistry.register("hangs", Hangs)
     Hangs.release.clear()
+    Hangs.returned.clear()
     try:
         with ClusterBuilder().add("hangs").add("local_cpu").build() as registry:
-            started = time.perf_counter()
             result = DistributedQVM(registry, shots=800, seed=3, chunk_shots=200).run(ghz(4))
+            assert not Hangs.returned.is_set(), "the run waited for the hung node instead of timing it out"
         assert sum(result.counts.values()) == 800
         assert result.node_ids == ["local-cpu-0"]
-        assert time.perf_counter() - started < 10
     finally:
         Hangs.release.set()
 

@@ -74,7 +74,9 @@ def test_failed_task_is_retried_and_others_keep_results(executor_kind: str, tmp_
     assert stats["chunks_done"] == 60 and stats["chunks_failed"] == 0
 
 
-def test_cancelled_task_is_resubmitted_and_run_completes(executor_kind: str, tmp_path: Path, faults: Path) -> None:
+def test_cancelled_task_is_resubmitted_and_run_completes(
+    executor_kind: str, tmp_path: Path, faults: Path, sigint_handler: None
+) -> None:
     (faults / "hang-1").write_text("120")
     kwargs = slurm_kwargs(executor_kind, tmp_path / "run", n_nodes=2, circuits_per_task=20)
     with ClusterBuilder().add("slurm", **kwargs).build() as registry:
@@ -91,7 +93,7 @@ def test_cancelled_task_is_resubmitted_and_run_completes(executor_kind: str, tmp
 
 
 def test_ctrl_c_cancels_submitted_jobs_and_keeps_finished_results(
-    executor_kind: str, tmp_path: Path, faults: Path
+    executor_kind: str, tmp_path: Path, faults: Path, sigint_handler: None
 ) -> None:
     (faults / "hang-1").write_text("120")
     circuits = [basis_circuit(i) for i in range(60)]
@@ -183,7 +185,7 @@ def test_submission_rejected_by_slurm_reports_sbatch_error(slurm_service: object
 
 
 def test_ctrl_c_during_a_qvm_run_cancels_jobs_when_the_registry_closes(
-    executor_kind: str, tmp_path: Path, faults: Path
+    executor_kind: str, tmp_path: Path, faults: Path, sigint_handler: None
 ) -> None:
     (faults / "hang-1").write_text("120")
     kwargs = slurm_kwargs(executor_kind, tmp_path / "run", n_nodes=2, circuits_per_task=10)

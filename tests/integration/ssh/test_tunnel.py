@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -182,7 +183,10 @@ def test_bad_key_is_refused_with_advice(sshd, tmp_path: Path) -> None:
         SSHConnection("qcos-test", identity=str(other), **files.kwargs).connect()
 
 
-def test_cli_tunnel_prints_url_and_forwards(ssh_files: SSHClientFiles, echo: _Echo) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_cli_tunnel_prints_url_and_forwards(
+    ssh_files: SSHClientFiles, echo: _Echo, stop_signal: int, sigint_handler: None
+) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "qcos", "tunnel", "qcos-test", "--remote-port", str(echo.port),
          *ssh_files.cli_args, "--duration", "20"],
@@ -193,8 +197,8 @@ def test_cli_tunnel_prints_url_and_forwards(ssh_files: SSHClientFiles, echo: _Ec
         assert line.startswith("http://127.0.0.1:"), line + proc.stderr.read()
         port = int(line.split()[0].rsplit(":", 1)[1])
         assert _roundtrip(port, b"via the cli") == b"via the cli"
-        proc.send_signal(2)  # Ctrl-C
-        assert proc.wait(timeout=15) == 0
+        proc.send_signal(stop_signal)
+        assert proc.wait(timeout=60) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -206,23 +210,19 @@ def test_waits_for_reconnect_instead_of_failing_new_connections(
 ) -> None:
     with SSHTunnel("qcos-test", echo.port, **ssh_files.kwargs) as tunnel:
         kill_connection(sshd, tunnel.connection.client_port())
-        start = time.monotonic()
         # Immediately after the kill: the connection waits for the fresh transport.
         assert _roundtrip(tunnel.local_port, b"queued") == b"queued"
-        assert time.monotonic() - start < 20
+        assert tunnel.connection.reconnects >= 1
 
 
 def test_hung_server_is_detected_by_keepalive_and_replaced(sshd, ssh_files: SSHClientFiles, echo: _Echo) -> None:
-    import signal
-
     with SSHTunnel("qcos-test", echo.port, keepalive_s=0.5, keepalive_count_max=2, **ssh_files.kwargs) as tunnel:
         assert _roundtrip(tunnel.local_port, b"before") == b"before"
         frozen = kill_connection(sshd, tunnel.connection.client_port(), signal.SIGSTOP)  # no FIN, no RST
         try:
-            start = time.monotonic()
+            # without keep-alive detection this would block on the frozen server until _roundtrip's timeout
             assert _roundtrip(tunnel.local_port, b"after the freeze") == b"after the freeze"
             assert tunnel.connection.reconnects == 1
-            assert time.monotonic() - start < 15
         finally:
             for pid in frozen:
                 with contextlib.suppress(ProcessLookupError):

@@ -188,21 +188,17 @@ def test_lint_and_snakefmt_are_clean() -> None:
 @pytest.mark.parametrize("profile", ["lumi", "slurm"])
 def test_hpc_profiles_dry_run_here(profile: str) -> None:
     """No Slurm needed: dispatch goes through qcos's providers, not a Snakemake executor plugin."""
-    started = time.monotonic()
     # --forceall: plan every job even when a `make run` left results in the checkout
     done = snakemake(REPO, "--profile", f"profiles/{profile}", "-n", "--forceall", snakefile=False, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     assert jobs_of(done.stdout).get("dispatch_batch_00_0000") == 1
-    assert time.monotonic() - started < 30
 
 
 def test_default_config_with_local_profile_and_report(tmp_path: Path) -> None:
     """What `make run` does (default config, profiles/local), then `snakemake --report`."""
     shutil.copytree(REPO / "config", tmp_path / "config")
-    started = time.monotonic()
     done = snakemake(tmp_path, "--profile", str(REPO / "profiles" / "local"), "--cores", "2")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    assert time.monotonic() - started < 60
     rows = (results(tmp_path, "demo") / "summary.csv").read_text().splitlines()
     assert len(rows) == 1 + 29 and any(r.startswith("random-q10-d5-i2,") for r in rows)
     report = tmp_path / "report.html"
@@ -216,13 +212,11 @@ def test_ten_thousand_circuit_sweep_dry_runs_in_seconds(tmp_path: Path) -> None:
     big = {"experiment": "big", "batch_size": 50, "circuits": [
         {"family": "random", "qubits": {"range": [2, 12]}, "depth": {"range": [1, 11]}, "instances": 100}]}
     write_config(tmp_path, big)
-    started = time.monotonic()
-    done = snakemake(tmp_path, "--cores", "2", "-n", "--quiet", "rules", "reason", "host", timeout=120)
-    elapsed = time.monotonic() - started
+    # how fast: bench/bench_workflow.py (timings do not belong in tests)
+    done = snakemake(tmp_path, "--cores", "2", "-n", "--quiet", "rules", "reason", "host", timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     jobs = jobs_of(done.stdout)
     assert sum(jobs.values()) == 2 * 200 + 5
-    assert elapsed < 20, f"dry-run of 10,000 circuits took {elapsed:.1f}s"
 
 
 @pytest.fixture()
