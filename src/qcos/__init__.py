@@ -14,6 +14,16 @@ from qcos.qvm import BatchResult, DistributedQVM, QVMMode, QVMResult
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # QcosBackend pulls in qiskit.primitives; load it on first use only
+    if name == "QcosBackend":
+        from qcos.primitives.backend import QcosBackend
+
+        return QcosBackend
+    raise AttributeError(f"module 'qcos' has no attribute {name!r}")
+
+
 __all__ = [
     "BatchResult",
     "ClusterBuilder",
@@ -25,6 +35,7 @@ __all__ = [
     "QPURegistry",
     "QVMMode",
     "QVMResult",
+    "QcosBackend",
     "QcosError",
     "ShotTask",
     "__version__",

@@ -68,3 +68,7 @@ class DispatchError(QcosError):
     def __init__(self, message: str, partial: object = None) -> None:
         super().__init__(message)
         self.partial = partial
+
+
+class PrimitiveError(QcosError, ValueError):
+    """A Sampler, Estimator or QcosBackend was given an option or input it cannot use."""

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 from qiskit import QuantumCircuit
+from qiskit.circuit import ParameterExpression
 
 #: Seeds stay below 2**31 so every backend (Aer, JSON clients, C ints) takes them.
 SEED_MASK = 0x7FFFFFFF
@@ -64,6 +65,8 @@ def _param_text(parameter: object) -> str:
         return "<block>"  # control-flow bodies are fed separately
     if isinstance(parameter, np.ndarray):  # unitary matrices: repr() would elide entries
         return hashlib.blake2b(np.ascontiguousarray(parameter).tobytes(), digest_size=8).hexdigest()
+    if isinstance(parameter, ParameterExpression):  # its repr() holds a memory address
+        return str(parameter)
     return repr(parameter)
 
 

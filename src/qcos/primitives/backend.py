@@ -1,0 +1,136 @@
+"""``QcosBackend``: a Qiskit BackendV2 whose circuits run on a qcos cluster.
+
+Why: ``transpile(qc, backend)``, ``backend.run(...)``, ``BackendSamplerV2`` and
+``BackendEstimatorV2`` are the most common ways Qiskit code takes a device; this makes a
+cluster one. The target is Aer's gate set on the widest online node.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from qiskit import QuantumCircuit
+from qiskit.providers import BackendV2, Options
+from qiskit.result import Result
+from qiskit.result.models import ExperimentResult, ExperimentResultData
+from qiskit.transpiler import Target
+
+import qcos
+from qcos.circuits.qasm import loads as load_qasm
+from qcos.exceptions import PrimitiveError
+from qcos.primitives import bits
+from qcos.primitives.job import QcosJob
+from qcos.primitives.runner import Job, RunRecord, make_qvm, run_jobs
+from qcos.primitives.target import aer_target, widest_online
+from qcos.providers.cluster import QPURegistry
+from qcos.qvm import DistributedQVM
+from qcos.qvm.seeds import chunk_seed, circuit_keys
+
+logger = logging.getLogger(__name__)
+
+
+class QcosBackend(BackendV2):
+    """A BackendV2 over a qcos cluster (``cluster``: a registry or a DistributedQVM).
+
+    ``run(circuits, shots=1024, seed_simulator=None, memory=False)`` returns a
+    :class:`QcosJob`; its ``result()`` is a Qiskit ``Result`` with counts (and per-shot
+    memory when asked). Other keywords go to the DistributedQVM built for the registry.
+    """
+
+    def __init__(self, cluster: QPURegistry | DistributedQVM, *, name: str = "qcos", **options: Any) -> None:
+        self._qvm = make_qvm(cluster, options, owner="QcosBackend")
+        registry = self._qvm.registry
+        self._num_qubits = widest_online(registry) or max((s.max_qubits for s in registry.nodes), default=1)
+        online = sum(1 for spec in registry.nodes if spec.online)
+        super().__init__(
+            name=name,
+            description=f"qcos cluster: {online} of {len(registry.nodes)} node(s) online, Aer gate set",
+            backend_version=qcos.__version__,
+        )
+
+    @property
+    def target(self) -> Target:
+        return aer_target(self._num_qubits)
+
+    @property
+    def max_circuits(self) -> None:
+        return None
+
+    @property
+    def qvm(self) -> DistributedQVM:
+        """The DistributedQVM that runs this backend's circuits."""
+        return self._qvm
+
+    @classmethod
+    def _default_options(cls) -> Options:
+        return Options(shots=1024, seed_simulator=None, memory=False)
+
+    def run(self, run_input: QuantumCircuit | Sequence[QuantumCircuit], **options: Any) -> QcosJob:
+        """Submit circuits to the cluster; returns at once with a running job."""
+        circuits = [run_input] if isinstance(run_input, (QuantumCircuit, str)) else list(run_input)
+        circuits = [load_qasm(c, source=f"circuit #{i}") if isinstance(c, str) else c for i, c in enumerate(circuits)]
+        for index, circuit in enumerate(circuits):
+            if not isinstance(circuit, QuantumCircuit):
+                raise PrimitiveError(f"QcosBackend.run: circuit #{index} is a {type(circuit).__name__}, not a QuantumCircuit")
+        settings = self._run_settings(options)
+        job_id = str(uuid.uuid4())
+        job = QcosJob(self, job_id, lambda: self._execute(circuits, job_id, **settings))
+        job.submit()
+        return job
+
+    def _run_settings(self, options: dict[str, Any]) -> dict[str, Any]:
+        valid = sorted(vars(self.options))
+        unknown = sorted(set(options) - set(valid))
+        if unknown:
+            raise PrimitiveError(f"QcosBackend.run: unknown option(s) {unknown}; valid options are: {', '.join(valid)}")
+        settings = {name: options.get(name, getattr(self.options, name)) for name in valid}
+        shots = settings["shots"]
+        if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1:
+            raise PrimitiveError(f"QcosBackend.run: shots must be a positive integer, got {shots!r}")
+        seed = settings["seed_simulator"]
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise PrimitiveError(f"QcosBackend.run: seed_simulator must be a non-negative integer or None, got {seed!r}")
+        return {"shots": int(shots), "seed": None if seed is None else int(seed), "memory": bool(settings["memory"])}
+
+    def _execute(self, circuits: list[QuantumCircuit], job_id: str, *, shots: int, seed: int | None, memory: bool) -> Result:
+        measured = [i for i, c in enumerate(circuits) if c.num_clbits]
+        keys = circuit_keys([circuits[i] for i in measured])
+        record = run_jobs(self._qvm, [Job(circuits[i], key, shots) for i, key in zip(measured, keys, strict=True)], seed)
+        outcome = dict(zip(measured, zip(keys, record.results, strict=True), strict=True))
+        experiments = [self._experiment(c, shots, record, *outcome.get(i, ("", None)), memory=memory)
+                       for i, c in enumerate(circuits)]
+        return Result(
+            backend_name=self.name, backend_version=self.backend_version, job_id=job_id, success=True,
+            results=experiments, date=datetime.datetime.now(datetime.UTC).isoformat(), status="COMPLETED",
+            seed=record.seed, nodes=record.nodes, per_node=record.per_node, time_taken=record.wall_s,
+        )
+
+    def _experiment(self, circuit: QuantumCircuit, shots: int, record: RunRecord, key: str, result: Any, *,
+                    memory: bool) -> ExperimentResult:
+        data: dict[str, Any] = {}
+        metadata: dict[str, Any] = {}
+        if result is not None:
+            data["counts"] = bits.hex_counts(result.counts, circuit.num_clbits)
+            if memory:
+                rng = np.random.default_rng(chunk_seed(record.seed, f"{key}/shot-order", 0))
+                data["memory"] = bits.hex_memory(result.counts, circuit.num_clbits, rng)
+            metadata = {"nodes": result.node_ids, "chunks": len(result.chunks), "timings": dict(result.timings)}
+        header = {
+            "name": circuit.name,
+            "creg_sizes": [[r.name, r.size] for r in circuit.cregs],
+            "memory_slots": circuit.num_clbits,
+            "n_qubits": circuit.num_qubits,
+            "qreg_sizes": [[r.name, r.size] for r in circuit.qregs],
+            "global_phase": float(circuit.global_phase) if not circuit.parameters else 0.0,
+            "metadata": circuit.metadata,
+        }
+        return ExperimentResult(shots=shots, success=True, data=ExperimentResultData(**data), header=header,
+                                status="DONE", seed_simulator=record.seed, metadata=metadata)
+
+    def __repr__(self) -> str:
+        return f"<QcosBackend {self.name!r} {len(self._qvm.registry.nodes)} node(s), {self._num_qubits} qubits>"

@@ -1,0 +1,109 @@
+"""The primitives' one road to a cluster: bound circuits in, merged counts out, via DistributedQVM.
+
+Why: Sampler, Estimator and QcosBackend differ in what they build and read back, not in
+how they run; this keeps the options, seeds, shot grouping and run metadata in one place.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qiskit import QuantumCircuit
+
+from qcos.exceptions import PrimitiveError
+from qcos.providers.cluster import QPURegistry
+from qcos.qvm import DistributedQVM, QVMResult
+from qcos.qvm.seeds import new_run_seed
+
+logger = logging.getLogger(__name__)
+
+#: DistributedQVM arguments the primitives set themselves
+_OWN = frozenset({"self", "registry", "shots", "seed"})
+
+
+def qvm_option_names() -> list[str]:
+    """The DistributedQVM options a primitive passes through (chunk_shots, max_attempts, ...)."""
+    return [name for name in inspect.signature(DistributedQVM.__init__).parameters if name not in _OWN]
+
+
+def make_qvm(cluster: QPURegistry | DistributedQVM, options: Mapping[str, Any], *, owner: str) -> DistributedQVM:
+    """A DistributedQVM for ``cluster`` (a registry, or a ready DistributedQVM used as it is)."""
+    if isinstance(cluster, DistributedQVM):
+        if options:
+            raise PrimitiveError(f"{owner}: options {sorted(options)} go to DistributedQVM(...) when you pass one in")
+        return cluster
+    if not isinstance(cluster, QPURegistry):
+        raise TypeError(
+            f"{owner} needs the QPURegistry from ClusterBuilder().build() or a DistributedQVM, got {type(cluster).__name__}"
+        )
+    valid = qvm_option_names()
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise PrimitiveError(f"{owner}: unknown option(s) {unknown}; valid options are: {', '.join(valid)}")
+    return DistributedQVM(cluster, **dict(options))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One bound circuit to run: its seed key (stable across cluster shapes) and its shots."""
+
+    circuit: QuantumCircuit
+    key: str
+    shots: int
+
+
+@dataclass
+class RunRecord:
+    """What a run did: its seed, the results in job order, and where and how long it ran."""
+
+    seed: int
+    results: list[QVMResult]
+    wall_s: float
+    per_node: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def nodes(self) -> list[str]:
+        """Nodes that ran at least one chunk."""
+        return sorted(node for node, usage in self.per_node.items() if usage.get("chunks"))
+
+
+def run_jobs(qvm: DistributedQVM, jobs: Sequence[Job], seed: int | None) -> RunRecord:
+    """Run ``jobs`` on the cluster: one ``run_batch`` per distinct shot count, results in job order."""
+    run_seed = seed if seed is not None else (qvm.seed if qvm.seed is not None else new_run_seed())
+    started = time.perf_counter()
+    groups: dict[int, list[int]] = {}
+    for index, job in enumerate(jobs):
+        groups.setdefault(job.shots, []).append(index)
+    results: list[QVMResult | None] = [None] * len(jobs)
+    per_node: dict[str, dict[str, Any]] = {}
+    for shots, indices in groups.items():
+        batch = qvm.run_batch([jobs[i].circuit for i in indices], shots, run_seed, keys=[jobs[i].key for i in indices])
+        for i, result in zip(indices, batch, strict=True):
+            results[i] = result
+        for node, usage in batch.per_node.items():
+            entry = per_node.setdefault(node, {})
+            for name, value in usage.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    entry[name] = entry.get(name, 0) + value
+    wall = time.perf_counter() - started
+    logger.info("ran %d bound circuit(s) in %d batch(es) in %.3fs (seed %d)", len(jobs), len(groups), wall, run_seed)
+    return RunRecord(run_seed, [r for r in results if r is not None], wall, per_node)
+
+
+def pub_metadata(results: Sequence[QVMResult], *, seed: int, shots: int, timings: Mapping[str, float]) -> dict[str, Any]:
+    """Per-PUB metadata: shots, seed, the nodes that ran it, its chunks and timings (seconds)."""
+    return {
+        "shots": shots,
+        "seed": seed,
+        "nodes": sorted({node for result in results for node in result.node_ids}),
+        "chunks": sum(len(result.chunks) for result in results),
+        "timings": {
+            **{name: round(value, 6) for name, value in timings.items()},
+            "execute_s": round(sum(result.timings.get("execute_s", 0.0) for result in results), 6),
+        },
+    }

@@ -1,0 +1,114 @@
+"""``qcos.primitives.Sampler``: Qiskit's SamplerV2 over a qcos cluster.
+
+Why: code written against ``BaseSamplerV2`` (algorithm libraries, tutorials) can then use a
+cluster unchanged. Each PUB's circuit is transpiled once; its bound points become
+chunks spread over the nodes, with seeds that depend on the circuit and point only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from qiskit.primitives import BaseSamplerV2, PrimitiveJob
+from qiskit.primitives.containers import DataBin, PrimitiveResult, SamplerPubResult
+from qiskit.primitives.containers.sampler_pub import SamplerPub, SamplerPubLike
+
+from qcos.exceptions import PrimitiveError
+from qcos.primitives import bits
+from qcos.primitives.runner import Job, RunRecord, make_qvm, pub_metadata, run_jobs
+from qcos.primitives.target import widest_online
+from qcos.primitives.templates import Template, TemplateCache
+from qcos.providers.cluster import QPURegistry
+from qcos.qvm import DistributedQVM
+from qcos.qvm.seeds import chunk_seed
+
+logger = logging.getLogger(__name__)
+
+
+class Sampler(BaseSamplerV2):
+    """SamplerV2 on a qcos cluster.
+
+    ``cluster`` is the registry from ``ClusterBuilder().build()`` or a ready
+    ``DistributedQVM``; other keywords (``chunk_shots``, ``max_attempts``, ``progress``, ...)
+    go to the DistributedQVM built for it. With a ``seed``, results are identical whatever
+    the cluster's shape; without one, each run draws a seed and records it in the metadata.
+    """
+
+    def __init__(self, cluster: QPURegistry | DistributedQVM, *, default_shots: int = 1024,
+                 seed: int | None = None, optimization_level: int = 1, **options: Any) -> None:
+        if isinstance(default_shots, bool) or not isinstance(default_shots, (int, np.integer)) or default_shots < 1:
+            raise PrimitiveError(f"default_shots must be a positive integer, got {default_shots!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise PrimitiveError(f"seed must be a non-negative integer or None, got {seed!r}")
+        qvm_options = dict(options)
+        if not isinstance(cluster, DistributedQVM):
+            qvm_options["optimization_level"] = optimization_level
+        self._qvm = make_qvm(cluster, qvm_options, owner="Sampler")
+        self._default_shots = int(default_shots)
+        self._seed = None if seed is None else int(seed)
+        self._templates = TemplateCache(self._qvm.optimization_level)
+
+    @property
+    def default_shots(self) -> int:
+        return self._default_shots
+
+    @property
+    def seed(self) -> int | None:
+        return self._seed
+
+    @property
+    def qvm(self) -> DistributedQVM:
+        """The DistributedQVM that runs this sampler's circuits."""
+        return self._qvm
+
+    def run(self, pubs: Iterable[SamplerPubLike], *, shots: int | None = None) -> PrimitiveJob[PrimitiveResult[SamplerPubResult]]:
+        if shots is None:
+            shots = self._default_shots
+        coerced = [SamplerPub.coerce(pub, shots) for pub in pubs]
+        for index, pub in enumerate(coerced):
+            if not pub.circuit.cregs:
+                warnings.warn(f"The {index}-th pub's circuit has no output classical registers and so the result "
+                              "will be empty. Did you mean to add measurement instructions?", UserWarning, stacklevel=2)
+        job = PrimitiveJob(self._run, coerced)
+        job._submit()
+        return job
+
+    # -- internals --------------------------------------------------------
+    def _run(self, pubs: list[SamplerPub]) -> PrimitiveResult[SamplerPubResult]:
+        widest = widest_online(self._qvm.registry)
+        plans, jobs, occurrences = [], [], {}
+        for pub in pubs:
+            template = self._templates.get(pub.circuit, max(widest, pub.circuit.num_qubits))
+            started = time.perf_counter()
+            circuits = template.bind_all(pub.parameter_values) if pub.circuit.num_clbits else []
+            bind_s = time.perf_counter() - started
+            occurrence = occurrences.get(template.fingerprint, 0)
+            occurrences[template.fingerprint] = occurrence + 1
+            keys = [f"{template.fingerprint}#{occurrence}/{i}" for i in range(len(circuits))]
+            plans.append((pub, template, len(jobs), keys, bind_s))
+            jobs.extend(Job(c, k, pub.shots) for c, k in zip(circuits, keys, strict=True))
+        record = run_jobs(self._qvm, jobs, self._seed)
+        results = [self._pub_result(pub, template, record, start, keys, bind_s)
+                   for pub, template, start, keys, bind_s in plans]
+        metadata = {"version": 2, "seed": record.seed, "nodes": record.nodes, "wall_s": round(record.wall_s, 6)}
+        return PrimitiveResult(results, metadata=metadata)
+
+    def _pub_result(self, pub: SamplerPub, template: Template, record: RunRecord, start: int,
+                    keys: list[str], bind_s: float) -> SamplerPubResult:
+        slots = bits.register_slots(pub.circuit)
+        points = record.results[start:start + len(keys)]
+        per_point = []
+        for key, result in zip(keys, points, strict=True):
+            rng = np.random.default_rng(chunk_seed(record.seed, f"{key}/shot-order", 0))
+            shots = bits.shot_bits(result.counts, pub.circuit.num_clbits, rng)
+            per_point.append(bits.register_arrays(shots, slots))
+        arrays = bits.stack_bitarrays(per_point, slots, pub.shape, pub.shots) if per_point else {}
+        metadata = pub_metadata(points, seed=record.seed, shots=pub.shots,
+                                timings={"transpile_s": template.transpile_s, "bind_s": bind_s})
+        metadata["circuit_metadata"] = pub.circuit.metadata
+        return SamplerPubResult(DataBin(**arrays, shape=pub.shape), metadata=metadata)

@@ -1,0 +1,92 @@
+"""Parametric templates: transpile a circuit once, then bind each parameter point into the result.
+
+Why: a sweep of N points used to be N circuits built and transpiled one by one; binding
+values into one transpiled template skips N-1 transpiles and gives circuits that every
+Aer node runs as they are (no second transpile on the node).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
+from qiskit.primitives.containers import BindingsArray
+
+from qcos.primitives.target import template_pass_manager
+from qcos.qvm.seeds import circuit_fingerprint
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A circuit transpiled once for Aer, ready to have its parameters bound."""
+
+    source: QuantumCircuit
+    circuit: QuantumCircuit
+    fingerprint: str
+    transpile_s: float
+
+    @property
+    def parameters(self) -> list[Parameter]:
+        """The source circuit's parameters, in the order PUB values refer to them."""
+        return list(self.source.parameters)
+
+    def bind(self, values: np.ndarray) -> list[QuantumCircuit]:
+        """Bound circuits for ``values`` (``(..., num_parameters)``), flattened in C order."""
+        size = int(np.prod(values.shape[:-1], dtype=np.int64))
+        if not self.source.num_parameters:
+            return [self.circuit] * size
+        rows = values.reshape(size, self.source.num_parameters)
+        column = {parameter: i for i, parameter in enumerate(self.source.parameters)}
+        kept = list(self.circuit.parameters)  # transpiling may drop a parameter that had no effect
+        order = [column[parameter] for parameter in kept]
+        bound = []
+        for index, row in enumerate(rows):
+            circuit = self.circuit.assign_parameters(row[order].tolist(), inplace=False)
+            circuit.name = f"{self.source.name}[{index}]"
+            bound.append(circuit)
+        return bound
+
+    def bind_all(self, bindings: BindingsArray) -> list[QuantumCircuit]:
+        """Bound circuits for every point of a PUB's ``BindingsArray`` (C order)."""
+        if not self.source.num_parameters:
+            return self.bind(np.zeros(bindings.shape + (0,)))
+        return self.bind(bindings.as_array(self.source.parameters))
+
+
+class TemplateCache:
+    """Transpiled templates reused across ``run`` calls (a VQE loop sends one circuit many times)."""
+
+    def __init__(self, optimization_level: int = 1, capacity: int = 64) -> None:
+        self.optimization_level = optimization_level
+        self.capacity = capacity
+        self._templates: OrderedDict[tuple, Template] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, circuit: QuantumCircuit, num_qubits: int) -> Template:
+        """The template of ``circuit`` for a target of ``num_qubits`` qubits (transpiled on first use)."""
+        fingerprint = circuit_fingerprint(circuit)
+        key = (fingerprint, num_qubits, tuple(p.uuid for p in circuit.parameters),
+               tuple((r.name, r.size) for r in circuit.cregs))
+        with self._lock:
+            template = self._templates.get(key)
+            if template is not None:
+                self._templates.move_to_end(key)
+                return template
+        started = time.perf_counter()
+        transpiled = template_pass_manager(num_qubits, self.optimization_level).run(circuit)
+        template = Template(circuit, transpiled, fingerprint, time.perf_counter() - started)
+        logger.debug("transpiled template %r (%d parameters) in %.3fs", circuit.name,
+                     circuit.num_parameters, template.transpile_s)
+        with self._lock:
+            self._templates[key] = template
+            while len(self._templates) > self.capacity:
+                self._templates.popitem(last=False)
+        return template
