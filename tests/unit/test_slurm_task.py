@@ -91,3 +91,45 @@ def test_cache_key_depends_on_everything_that_changes_counts() -> None:
     assert base == cache_key("qasm", 100, 1, dict(OPTIONS))
     assert len({base, cache_key("qasm2", 100, 1, OPTIONS), cache_key("qasm", 101, 1, OPTIONS),
                 cache_key("qasm", 100, 2, OPTIONS), cache_key("qasm", 100, 1, {"device": "GPU"})}) == 5
+
+
+def test_store_rechecks_key_and_content_digest_on_reuse(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store, key, other = ResultStore(tmp_path), "ab" * 32, "cd" * 32
+    store.write(key, {"00": 5, "11": 3})
+    assert store.read(key, 8) == {"00": 5, "11": 3}
+    payload = json.loads(store.path(key).read_text())
+    assert payload["key"] == key and len(payload["digest"]) == 64
+    tampered = dict(payload, counts={"00": 3, "11": 5})  # same total: only the digest can tell
+    atomic_write_json(store.path(key), tampered)
+    assert store.read(key, 8) is None
+    assert "content digest does not match" in caplog.text
+    atomic_write_json(store.path(other), payload)  # a valid file copied under another chunk's name
+    assert store.read(other, 8) is None
+    atomic_write_json(store.path(key), {"counts": {"00": 8}})  # written before digests existed: recomputed
+    assert store.read(key, 8) is None
+
+
+def test_slurm_folders_are_created_private_and_unsafe_ones_refused(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from qcos.dispatch.slurm.folders import private_folder
+    from qcos.dispatch.slurm.settings import SlurmConfigError
+
+    made = private_folder(tmp_path / "a" / "jobs", "Slurm jobs folder")
+    assert stat.S_IMODE(made.stat().st_mode) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for mode in (0o777, 0o775, 0o1777):
+        os.chmod(shared, mode)
+        with pytest.raises(SlurmConfigError, match=rf"Slurm folder {shared} has mode {mode:04o}.*chmod go-w"):
+            private_folder(shared, "Slurm folder")
+    os.chmod(shared, 0o755)
+    assert private_folder(shared) == shared
+    foreign = Path("/usr")  # a folder of another user: root's, or, when we are root, nobody's
+    if os.getuid() == 0:
+        foreign = tmp_path / "foreign"
+        foreign.mkdir(mode=0o700)
+        os.chown(foreign, 65534, 65534)
+    with pytest.raises(SlurmConfigError, match=rf"Slurm folder {foreign} is owned by .*uid \d+\), not by you"):
+        private_folder(foreign, "Slurm folder")

@@ -74,6 +74,31 @@ def test_failed_task_is_retried_and_others_keep_results(executor_kind: str, tmp_
     assert stats["chunks_done"] == 60 and stats["chunks_failed"] == 0
 
 
+def test_truncated_result_file_fails_that_task_which_is_retried(
+    executor_kind: str, tmp_path: Path, faults: Path
+) -> None:
+    """A task that leaves half a result pickle (node died mid-write) is retried; the run never hangs."""
+    (faults / "truncate-1").write_text("")
+    kwargs = slurm_kwargs(executor_kind, tmp_path / "run", n_nodes=2, circuits_per_task=20)
+    with ClusterBuilder().add("slurm", **kwargs).build() as registry:
+        batch = _run(registry, [basis_circuit(i) for i in range(60)])
+        stats = registry.providers[0].stats
+    _assert_exact(batch, 60)
+    assert (faults / "claimed.truncate-1").exists()
+    assert stats["retries"] == 1 and stats["array_tasks"] == 3 + 1
+    assert stats["chunks_done"] == 60 and stats["chunks_failed"] == 0
+
+
+def test_world_writable_slurm_folder_is_refused(executor_kind: str, tmp_path: Path) -> None:
+    kwargs = slurm_kwargs(executor_kind, tmp_path / "run")
+    folder = Path(str(kwargs["folder"]))
+    (folder / "jobs").mkdir(parents=True)
+    os.chmod(folder / "jobs", 0o777)
+    with pytest.raises(ClusterBuildError, match=r"jobs folder .*/jobs has mode 0777: other users can write"):
+        ClusterBuilder().add("slurm", **kwargs).build()
+    assert not list((folder / "jobs").iterdir()), "nothing may be written into it"
+
+
 def test_cancelled_task_is_resubmitted_and_run_completes(
     executor_kind: str, tmp_path: Path, faults: Path, sigint_handler: None
 ) -> None:

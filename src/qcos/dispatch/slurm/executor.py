@@ -14,12 +14,14 @@ from __future__ import annotations
 import atexit
 import logging
 import math
+import os
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from qcos.dispatch.slurm.settings import SlurmConfigError, SlurmSettings
@@ -306,17 +308,13 @@ class SlurmDispatcher:
             except Exception as error:
                 return "failed", f"{type(error).__name__}: {error}"
         result_file = job.paths.result_pickle
+        unreadable = ""
         if result_file.exists():
-            from submitit.core.utils import pickle_load
-
-            try:
-                status, payload = pickle_load(result_file)
-            except Exception as error:  # partially visible on a slow shared FS: try again next tick
-                logger.debug("result of %s not readable yet: %s", job.job_id, error)
-                return None
-            if status == "success":
-                return "ok", payload
-            return "failed", _last_line(str(payload))
+            outcome, unreadable = _load_result(result_file)
+            if outcome is not None:
+                return outcome
+            # still being written, or truncated/corrupt: a finished job whose file stays so fails below
+            logger.debug("result of %s not readable (yet): %s", job.job_id, unreadable)
         if self.settings.executor == "slurm":
             with _WATCHER_LOCK:
                 state = job.watcher.get_state(str(job.job_id), mode="cache")
@@ -339,6 +337,9 @@ class SlurmDispatcher:
                 logger.debug("job %s: sacct says %s but squeue says %s; still waiting", job.job_id, state, queued)
                 group.terminal_since = None
                 return None
+        if unreadable:
+            return "failed", (f"job {job.job_id} ended {state} with an unreadable result file {result_file} "
+                              f"({unreadable}); its chunks run again")
         kind = "cancelled" if state.upper().startswith("CANCELLED") or state == "INTERRUPTED" else "failed"
         detail = _stderr_tail(job)
         return kind, f"job {job.job_id} ended {state} without a result" + (f": {detail}" if detail else "")
@@ -438,8 +439,11 @@ def make_executor(settings: SlurmSettings) -> Any:
     """The submitit executor for ``settings.executor``, with its parameters applied."""
     import submitit
 
-    folder = settings.jobs_folder
-    folder.mkdir(parents=True, exist_ok=True)
+    from qcos.dispatch.slurm.folders import private_folder
+
+    private_folder(settings.folder, "Slurm folder")
+    folder = private_folder(settings.jobs_folder, "Slurm jobs folder")
+    private_folder(settings.results_folder, "Slurm results folder")
     if settings.executor == "slurm":
         try:
             executor = submitit.SlurmExecutor(folder=folder, python=settings.python)
@@ -484,6 +488,24 @@ def _squeue_state(job_id: str) -> str:
     states = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
     live = [state for state in states if state in _QUEUED_STATES]
     return live[0] if live else ""
+
+
+def _load_result(path: Path) -> tuple[tuple[str, Any] | None, str]:
+    """(('ok', payload) or ('failed', reason), '') for a readable result pickle, else (None, why not)."""
+    import pickle
+
+    try:
+        info = path.stat()
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            return ("failed", f"refusing to load result file {path}: it is owned by uid {info.st_uid}, not by you"), ""
+        with open(path, "rb") as handle:
+            loaded = pickle.load(handle)
+        status, payload = loaded
+    except Exception as error:  # truncated (EOFError, UnpicklingError), garbage, or not a pair
+        return None, f"{type(error).__name__}: {str(error)[:200] or 'unreadable'}"
+    if status == "success":
+        return ("ok", payload), ""
+    return ("failed", _last_line(str(payload))), ""
 
 
 def _as_counts(counts: Any) -> Counts:

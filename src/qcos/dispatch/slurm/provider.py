@@ -184,7 +184,10 @@ class SlurmProvider(NodeProvider):
                 "executor='slurm' needs sbatch on this machine; run from a cluster login node, "
                 "or use executor='local' to run the same path here"
             )
-        settings.jobs_folder.mkdir(parents=True, exist_ok=True)
+        from qcos.dispatch.slurm.folders import private_folder
+
+        private_folder(settings.folder, "Slurm folder")
+        private_folder(settings.jobs_folder, "Slurm jobs folder")
         with tempfile.NamedTemporaryFile("w", suffix=".sh", dir=settings.jobs_folder, delete=False) as handle:
             handle.write(settings.sbatch_script())
             script = Path(handle.name)

@@ -28,8 +28,19 @@ def atomic_write_json(path: Path, payload: Mapping[str, Any]) -> None:
     atomic_write_text(path, json.dumps(payload, sort_keys=True))
 
 
+def content_digest(key: str, counts: Mapping[str, int]) -> str:
+    """SHA-256 binding a chunk's counts to its cache key: a stored file must match both to be reused."""
+    text = json.dumps({"key": key, "counts": {str(k): int(v) for k, v in counts.items()}}, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 class ResultStore:
-    """``<folder>/<key[:2]>/<key>.json`` files holding the counts of one chunk each."""
+    """``<folder>/<key[:2]>/<key>.json`` files holding the counts of one chunk each.
+
+    Each file carries its key (the digest of the chunk's inputs) and a digest of key and
+    counts; :meth:`read` re-checks both, so a file that was edited, copied under another
+    name or half-written is recomputed instead of reused.
+    """
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
@@ -38,18 +49,24 @@ class ResultStore:
         return self.folder / key[:2] / f"{key}.json"
 
     def write(self, key: str, counts: Counts, **meta: Any) -> None:
-        atomic_write_json(self.path(key), {"counts": counts, **meta})
+        payload = {**meta, "counts": counts, "key": key, "digest": content_digest(key, counts)}
+        atomic_write_text(self.path(key), json.dumps(payload, sort_keys=True), mode=0o600)
 
     def read(self, key: str, shots: int | None = None) -> Counts | None:
-        """The stored counts, or None when absent, unreadable or not summing to ``shots``."""
+        """The stored counts, or None when absent, unreadable, not matching its digests or ``shots``."""
         path = self.path(key)
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
             counts = {str(k): int(v) for k, v in payload["counts"].items()}
+            stored_key, digest = payload.get("key"), payload.get("digest")
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             logger.warning("ignoring unreadable result file %s: %s", path, error)
+            return None
+        if stored_key != key or digest != content_digest(key, counts):
+            logger.warning("ignoring result file %s: its %s does not match; the chunk runs again", path,
+                           "key" if stored_key != key else "content digest")
             return None
         if shots is not None and sum(counts.values()) != shots:
             logger.warning("ignoring result file %s: %d shots, expected %d", path, sum(counts.values()), shots)

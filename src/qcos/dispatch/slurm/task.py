@@ -61,7 +61,7 @@ class ChunkRunner(Checkpointable):
                     f"this task asks Aer for device='GPU' but {why}. Make the job's environment provide it "
                     "(setup lines, or python= the container's interpreter), or run on CPU with aer_device='CPU'."
                 )
-        _test_faults(self.chunks[0].label if self.chunks else "empty")
+        truncate = _test_faults(self.chunks[0].label if self.chunks else "empty") == "truncate"
         store = ResultStore(self.results_dir) if self.results_dir else None
         prepared: dict[str, Any] = {}
         for index, chunk in enumerate(self.chunks):
@@ -76,7 +76,10 @@ class ChunkRunner(Checkpointable):
             if store is not None:
                 store.write(chunk.key, counts, shots=chunk.shots, seed=chunk.seed, label=chunk.label,
                             job_id=_job_id())
-        return [self.done[i] for i in range(len(self.chunks))]
+        results = [self.done[i] for i in range(len(self.chunks))]
+        if truncate:
+            _exit_with_truncated_result(results)
+        return results
 
 
 def _job_id() -> str:
@@ -86,19 +89,34 @@ def _job_id() -> str:
     return os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID") or str(os.getpid())
 
 
-def _test_faults(label: str) -> None:
-    """Test hook, inert unless ``$QCOS_SLURM_TEST_FAULTS`` names a folder.
+def _exit_with_truncated_result(results: list[Counts]) -> None:
+    """Test hook: leave half of the result pickle behind and exit 0, as a node dying mid-write would."""
+    import pickle
 
-    In that folder, a file ``fail-*`` makes the first task attempt that claims it raise, and
+    import submitit
+
+    data = pickle.dumps(("success", results))
+    path = submitit.JobEnvironment().paths.result_pickle
+    with open(path, "wb") as handle:
+        handle.write(data[: len(data) // 2])
+    logging.shutdown()
+    os._exit(0)
+
+
+def _test_faults(label: str) -> str | None:
+    """Test hook, inert unless ``$QCOS_SLURM_TEST_FAULTS`` names a folder; returns the fault to act on later.
+
+    In that folder, a file ``fail-*`` makes the first task attempt that claims it raise,
     ``hang-*`` (content: seconds) makes it sleep, after writing ``running.<marker>.json``
-    with its job id so that a test can scancel it. Claiming is an atomic rename, so each marker fires once.
+    with its job id so that a test can scancel it, and ``truncate-*`` makes it leave a
+    truncated result file and exit 0. Claiming is an atomic rename, so each marker fires once.
     """
     folder = os.environ.get(FAULTS_ENV)
     if not folder:
-        return
+        return None
     for marker in sorted(Path(folder).glob("*-*")):
         kind = marker.name.split("-", 1)[0]
-        if kind not in ("fail", "hang"):
+        if kind not in ("fail", "hang", "truncate"):
             continue
         claimed = marker.with_name(f"claimed.{marker.name}")
         try:
@@ -107,8 +125,11 @@ def _test_faults(label: str) -> None:
             continue  # another task claimed it first
         if kind == "fail":
             raise RuntimeError(f"injected test failure ({marker.name}) in task {label}")
+        if kind == "truncate":
+            return kind
         seconds = float(claimed.read_text(encoding="utf-8").strip() or 60)
         atomic_write_json(Path(folder) / f"running.{marker.name}.json", {"job_id": _job_id(), "label": label})
         logger.warning("test hook: task %s hangs for %.0fs", label, seconds)
         time.sleep(seconds)
-        return
+        return None
+    return None
