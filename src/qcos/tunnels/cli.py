@@ -164,7 +164,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
                                extra_args=args.serve_arg)
         print(f"bridge started on {args.host}:127.0.0.1:{args.port} (pid {pid}), waiting for /health ...",
               flush=True)
-        health = deployment.wait_healthy(pid, timeout=args.wait)
+        health = deployment.wait_healthy(pid, timeout=args.wait, api_key=api_key)
         print(f"bridge healthy: {json.dumps(health, sort_keys=True)}")
         print(f"  log: {deployment.log_path}\n  pid file: {deployment.pid_path}")
         print(f"  use it: qcos tunnel {args.host} --remote-port {args.port}   or the ssh_bridge provider "

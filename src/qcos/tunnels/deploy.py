@@ -3,14 +3,16 @@
 How it works (no root, no pip on the remote side, nothing on a command line that
 should stay secret):
 
+0. ``REMOTE_DIR`` must be owned by the login user and not writable by group or others
+   (refused otherwise: another user there could read the key or plant links);
 1. the local ``qcos`` package source is packed into a tar.gz, copied over SFTP into
    ``REMOTE_DIR`` and unpacked to ``REMOTE_DIR/src`` (``--no-upload`` uses a qcos
    already installed in the remote python instead);
 2. the remote python (``--python``, e.g. ``/flash/project_x/venv/bin/python`` on LUMI)
    must already have qcos's runtime dependencies (fastapi, uvicorn, pydantic, qiskit,
    qiskit-aer); this is checked and a missing one is reported with the pip command;
-3. the API key travels on the SSH channel's stdin into ``REMOTE_DIR/bridge-PORT.key``
-   (mode 0600) and the bridge reads it with ``--api-key-file``;
+3. the API key travels over SFTP into ``REMOTE_DIR/bridge-PORT.key`` (created O_EXCL in a
+   private staging folder, mode 0600, then renamed) and the bridge reads it with ``--api-key-file``;
 4. the bridge starts detached (``setsid nohup``) on 127.0.0.1:PORT, logging to
    ``REMOTE_DIR/bridge-PORT.log``, its pid in ``REMOTE_DIR/bridge-PORT.pid``;
 5. ``/health`` is polled through an SSH tunnel until it answers.
@@ -18,10 +20,13 @@ should stay secret):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import posixpath
+import secrets
 import shlex
+import stat
 import tarfile
 import time
 from dataclasses import dataclass, field
@@ -119,11 +124,37 @@ class BridgeDeployment:
                 requested = "."
             elif requested.startswith("~/"):
                 requested = requested[2:]  # commands start in the home directory
-            rc, out, err = self._run(f"mkdir -p {shlex.quote(requested)} && cd {shlex.quote(requested)} && pwd -P")
+            rc, out, err = self._run(
+                f"umask 077 && mkdir -p {shlex.quote(requested)} && cd {shlex.quote(requested)} && pwd -P && id -u"
+            )
             if rc != 0:
                 raise BridgeError(f"cannot create remote directory {self._requested_dir!r}: {err.strip()}")
-            self._remote_dir = out.strip().splitlines()[-1]
+            *_, directory, uid = out.strip().splitlines()
+            self._check_remote_dir(directory, int(uid))
+            self._remote_dir = directory
         return self._remote_dir
+
+    def _check_remote_dir(self, directory: str, uid: int) -> None:
+        """Refuse a directory another user owns or can write: they could read the key or plant files."""
+        sftp = self.connection.sftp()
+        try:
+            info = sftp.stat(directory)
+        finally:
+            sftp.close()
+        host = self.connection.target.hostname
+        mode = stat.S_IMODE(info.st_mode or 0)
+        if info.st_uid != uid:
+            raise BridgeError(
+                f"remote directory {host}:{directory} is owned by uid {info.st_uid}, not by the login user "
+                f"(uid {uid}): its owner could read the API key or replace the bridge. Use a directory of "
+                "your own (--remote-dir)"
+            )
+        if mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise BridgeError(
+                f"remote directory {host}:{directory} has mode {mode:04o}: other users can write into it and "
+                f"plant files the bridge would follow. Run `chmod go-w {directory}` there, or use another "
+                "--remote-dir"
+            )
 
     def _path(self, name: str) -> str:
         return posixpath.join(self.remote_dir, name)
@@ -220,17 +251,47 @@ class BridgeDeployment:
         return values.get("VERSION", "?")
 
     def install_api_key(self, api_key: str) -> str:
-        """Write the key to ``bridge-PORT.key`` (0600) through stdin; returns its remote path."""
+        """Write the key to ``bridge-PORT.key`` (0600) over SFTP; returns its remote path.
+
+        No shell redirection: the file is created with O_EXCL inside a fresh 0700 directory
+        (so nobody can open it in between, and no planted symlink is followed), made 0600,
+        written, then renamed over the final name (a rename replaces a link, never follows it).
+        """
         if not api_key.strip() or "\n" in api_key.strip():
             raise BridgeError("the API key must be one non-empty line")
-        path = shlex.quote(self.key_path)
-        rc, _, err = self._run(
-            f"umask 077 && cat > {path}.tmp && chmod 600 {path}.tmp && mv {path}.tmp {path}",
-            stdin=(api_key.strip() + "\n").encode(),
-        )
-        if rc != 0:
-            raise BridgeError(f"cannot write the API key file on the remote host: {err.strip()}")
+        staging = self._path(f".bridge-{self.port}.key.{secrets.token_hex(8)}")
+        staged = posixpath.join(staging, "key")
+        sftp = self.connection.sftp()
+        try:
+            sftp.mkdir(staging, mode=0o700)
+            try:
+                with sftp.open(staged, "wx") as handle:
+                    handle.chmod(0o600)
+                    handle.write((api_key.strip() + "\n").encode())
+                sftp.posix_rename(staged, self.key_path)
+            finally:
+                with contextlib.suppress(OSError):
+                    sftp.remove(staged)
+                with contextlib.suppress(OSError):
+                    sftp.rmdir(staging)
+        except OSError as error:
+            raise BridgeError(f"cannot write the API key file {self.key_path} on the remote host: {error}") from error
+        finally:
+            sftp.close()
         return self.key_path
+
+    def read_api_key(self) -> str | None:
+        """The deployed bridge's key (to ask ``/health`` for details), or None when it has none."""
+        sftp = self.connection.sftp()
+        try:
+            with sftp.open(self.key_path, "r") as handle:
+                text = handle.read(4096).decode("utf-8", "replace")
+        except OSError:
+            return None
+        finally:
+            sftp.close()
+        key = text.strip().splitlines()[0].strip() if text.strip() else ""
+        return key or None
 
     def start(
         self,
@@ -277,14 +338,18 @@ class BridgeDeployment:
             time.sleep(0.1)
         raise BridgeError(f"the bridge did not write its pid file {self.pid_path}; log:\n{self.log_tail()}")
 
-    def wait_healthy(self, pid: int, *, timeout: float = 120.0) -> dict[str, Any]:
-        """Poll ``/health`` through a tunnel until it answers 200; raise with the log if it dies."""
+    def wait_healthy(self, pid: int, *, timeout: float = 120.0, api_key: str | None = None) -> dict[str, Any]:
+        """Poll ``/health`` through a tunnel until it answers 200; raise with the log if it dies.
+
+        With the bridge's ``api_key`` the answer has its details; without, only its status.
+        """
         import httpx
 
         deadline = time.monotonic() + timeout
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         with SSHTunnel(
             self.connection.host, self.port, remote_host="127.0.0.1", connection=self.connection
-        ) as tunnel, httpx.Client(base_url=tunnel.local_url, timeout=5.0) as client:
+        ) as tunnel, httpx.Client(base_url=tunnel.local_url, timeout=5.0, headers=headers) as client:
             checks = 0
             while time.monotonic() < deadline:
                 try:
@@ -325,7 +390,9 @@ class BridgeDeployment:
             with SSHTunnel(
                 self.connection.host, self.port, remote_host="127.0.0.1", connection=self.connection
             ) as tunnel:
-                response = httpx.get(f"{tunnel.local_url}/health", timeout=health_timeout)
+                key = self.read_api_key()
+                headers = {"Authorization": f"Bearer {key}"} if key else {}
+                response = httpx.get(f"{tunnel.local_url}/health", headers=headers, timeout=health_timeout)
             report.healthy = response.status_code == 200
             report.health = response.json() if report.healthy else None
             report.detail = "ok" if report.healthy else f"/health answered HTTP {response.status_code}"

@@ -110,3 +110,63 @@ def test_deploy_reports_a_python_without_the_dependencies(ssh_files: SSHClientFi
     assert result.returncode == 2
     assert "qcos: error:" in result.stderr
     assert "--python" in result.stderr
+
+
+def _foreign_dir(tmp_path: Path) -> Path:
+    """A directory owned by another user: nobody's when we are root, else root's /usr."""
+    if os.getuid() != 0:
+        return Path("/usr")
+    folder = tmp_path / "someone-else"
+    folder.mkdir(mode=0o755)
+    os.chown(folder, 65534, 65534)
+    return folder
+
+
+def test_deploy_into_a_foreign_owned_directory_is_refused(ssh_files: SSHClientFiles, tmp_path: Path) -> None:
+    foreign = _foreign_dir(tmp_path)
+    key_file = tmp_path / "bridge.key"
+    key_file.write_text("foreign-dir-secret\n")
+    key_file.chmod(0o600)
+    port = free_port()
+    result = _qcos("bridge", "deploy", "qcos-test", "--remote-dir", str(foreign), "--port", str(port),
+                   "--python", sys.executable, "--api-key-file", str(key_file), *ssh_files.cli_args, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{foreign} is owned by uid" in result.stderr and "not by the login user" in result.stderr
+    assert not (foreign / f"bridge-{port}.key").exists() and not (foreign / "src").exists()
+
+
+def test_deploy_into_a_directory_others_can_write_is_refused(ssh_files: SSHClientFiles, tmp_path: Path) -> None:
+    from qcos.exceptions import BridgeError
+    from qcos.tunnels.connection import SSHConnection
+    from qcos.tunnels.deploy import BridgeDeployment
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    with SSHConnection("qcos-test", reconnect=False, **ssh_files.kwargs).connect() as connection:
+        deployment = BridgeDeployment(connection, remote_dir=str(shared), port=free_port())
+        with pytest.raises(BridgeError, match=r"has mode 1777: other users can write into it"):
+            deployment.install_api_key("never-written")
+    assert list(shared.iterdir()) == []
+
+
+def test_key_is_written_over_sftp_without_following_planted_links(ssh_files: SSHClientFiles, tmp_path: Path) -> None:
+    from qcos.tunnels.connection import SSHConnection
+    from qcos.tunnels.deploy import BridgeDeployment
+
+    remote = tmp_path / "remote"
+    remote.mkdir(mode=0o700)
+    port = free_port()
+    bait = tmp_path / "bait"
+    bait.write_text("untouched\n")
+    (remote / f"bridge-{port}.key").symlink_to(bait)
+    (remote / f"bridge-{port}.key.tmp").symlink_to(bait)  # what the old `cat > ...key.tmp` followed
+    with SSHConnection("qcos-test", reconnect=False, **ssh_files.kwargs).connect() as connection:
+        deployment = BridgeDeployment(connection, remote_dir=str(remote), port=port)
+        path = deployment.install_api_key("link-secret-77")
+        assert deployment.read_api_key() == "link-secret-77"
+    key_path = remote / f"bridge-{port}.key"
+    assert path == str(key_path) and not key_path.is_symlink()
+    assert key_path.read_text() == "link-secret-77\n" and key_path.stat().st_mode & 0o777 == 0o600
+    assert bait.read_text() == "untouched\n"
+    assert sorted(p.name for p in remote.iterdir()) == [f"bridge-{port}.key", f"bridge-{port}.key.tmp"]
