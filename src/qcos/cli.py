@@ -22,6 +22,7 @@ _PLUGINS: tuple[tuple[str, str, str], ...] = (
     ("qcos.bridge.cli", "add_bridge_commands", "bridge"),
     ("qcos.tunnels.cli", "add_bridge_commands", "bridge"),
     ("qcos.tunnels.cli", "add_tunnel_command", "root"),
+    ("qcos.profiles", "add_profiles_command", "root"),
 )
 
 

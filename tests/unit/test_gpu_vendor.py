@@ -40,3 +40,18 @@ def test_the_lumi_provider_declares_amd() -> None:
     from qcos.dispatch.slurm.provider import LumiAMDGPUProvider, SlurmProvider
 
     assert LumiAMDGPUProvider.GPU_VENDOR == AMD and SlurmProvider.GPU_VENDOR is None
+
+
+def test_a_whole_node_task_runs_one_worker_per_gcd_with_the_same_counts(tmp_path) -> None:
+    """standard-g: 8 chunks over 4 'GCD' processes (CPU Aer here) equal the single-process run."""
+    from qcos.dispatch.slurm.gcd import GCD_CORES, gcd_environment
+
+    qasm = ('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nbit[2] c;\nh q[0];\ncx q[0], q[1];\n'
+            'c = measure q;\n')
+    chunks = [ChunkSpec(f"k{i}", f"c{i}", qasm, 100 + i, i) for i in range(8)]
+    single = ChunkRunner(list(chunks), {"device": "CPU"}, None)()
+    fanned = ChunkRunner(list(chunks), {"device": "CPU"}, str(tmp_path / "store"), gcds=4)()
+    assert fanned == single and [sum(c.values()) for c in fanned] == [100 + i for i in range(8)]
+    env = gcd_environment(3, {"HIP_VISIBLE_DEVICES": "0,1"})
+    assert env["ROCR_VISIBLE_DEVICES"] == "3" and "HIP_VISIBLE_DEVICES" not in env
+    assert env["QCOS_GCD_CORES"] == "25,26,27,28,29,30,31" and len(set().union(*GCD_CORES)) == 56

@@ -148,3 +148,11 @@ def test_unreachable_slurm_marks_nodes_offline_instead_of_failing(tmp_path, monk
     with ClusterBuilder().add("slurm", partition="gpu", n_nodes=2, folder=str(tmp_path / "f")).build() as registry:
         assert [node.online for node in registry.nodes] == [False, False]
         assert "Unable to contact slurm controller" in (registry.nodes[0].offline_reason or "")
+
+
+def test_max_array_size_comes_from_scontrol_show_config() -> None:
+    from qcos.dispatch.slurm.site import parse_max_array_size
+
+    text = "Configuration data as of ...\nMaxArraySize            = 1001\nMaxJobCount             = 10000\n"
+    assert parse_max_array_size(text) == 1001
+    assert parse_max_array_size("MaxJobCount = 5\n") is None

@@ -1,14 +1,25 @@
 # Validate the config (schema + qcos checks, defaults filled) and plan the batches, at parse time.
+# The cluster comes from the profile (its cluster.yaml), so --config/--configfile keep it.
+import sys
 from pathlib import Path
 
+from qcos.workflow.clusterinfo import cluster_gpus, describe
 from qcos.workflow.config import validate_config
 from qcos.workflow.plan import Plan
+from qcos.workflow.profile import choose_cluster
 
+_cluster_choice = choose_cluster(
+    config, argv=sys.argv, default_config="config/config.yaml"
+)
 _validated = validate_config(
     config, Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"
 )
 config.clear()
 config.update(_validated)
+print(
+    "\n".join(describe(config["cluster"], _cluster_choice.describe())), file=sys.stderr
+)
+DISPATCH_GPUS = cluster_gpus(config["cluster"])
 
 PLAN = Plan.from_config(config)
 ENV = "../../envs/qcos.yaml"

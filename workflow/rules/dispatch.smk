@@ -16,6 +16,8 @@ for batch in PLAN:
             PLAN.log("dispatch", batch),
         conda:
             ENV
+        resources:
+            gpus=DISPATCH_GPUS,
         params:
             batch=batch.id,
             digest=batch.digest(),

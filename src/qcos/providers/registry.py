@@ -30,7 +30,7 @@ BUILTIN_PROVIDERS: dict[str, str] = {
     "custom_rest": "qcos.providers.rest:CustomRESTProvider",
     "ssh_bridge": "qcos.tunnels.provider:SSHBridgeProvider",
     "slurm": "qcos.dispatch.slurm.provider:SlurmProvider",
-    "lumi_amd_gpu": "qcos.dispatch.slurm.provider:LumiAMDGPUProvider",
+    "lumi_amd_gpu": "qcos.dispatch.slurm.lumi:LumiAMDGPUProvider",
 }
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")

@@ -222,3 +222,15 @@ def test_ctrl_c_during_a_qvm_run_cancels_jobs_when_the_registry_closes(
     if executor_kind == "slurm":
         rows = sacct_rows(str(kwargs["job_name"]), 2)
         assert any(state.startswith("CANCELLED") for _, state in rows), rows
+
+
+@pytest.mark.slurm
+def test_more_tasks_than_max_array_size_are_split_into_several_arrays(tmp_path: Path, slurm_service) -> None:  # type: ignore[no-untyped-def]
+    """max_array_size=2 stands for a site's MaxArraySize: 5 tasks become arrays of 2, 2 and 1."""
+    kwargs = slurm_kwargs("slurm", tmp_path, n_nodes=2, circuits_per_task=8, max_array_size=2)
+    with ClusterBuilder().add("slurm", **kwargs).build() as registry:
+        batch = _run(registry, [basis_circuit(i) for i in range(40)])
+        stats = registry.providers[0].stats
+    _assert_exact(batch, 40)
+    assert stats["array_tasks"] == 5 and stats["sbatch_calls"] == 3
+    assert len(set(stats["job_ids"])) == 3

@@ -15,7 +15,7 @@ _EXPORTS = {
     "SlurmDispatcher": "qcos.dispatch.slurm.executor",
     "DispatchStats": "qcos.dispatch.slurm.executor",
     "SlurmProvider": "qcos.dispatch.slurm.provider",
-    "LumiAMDGPUProvider": "qcos.dispatch.slurm.provider",
+    "LumiAMDGPUProvider": "qcos.dispatch.slurm.lumi",
     "ChunkSpec": "qcos.dispatch.slurm.task",
     "ChunkRunner": "qcos.dispatch.slurm.task",
 }

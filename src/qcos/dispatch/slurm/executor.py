@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from qcos.dispatch.slurm.settings import SlurmConfigError, SlurmSettings
+from qcos.dispatch.slurm.site import site_max_array_size
 from qcos.dispatch.slurm.store import Counts, ResultStore, cache_key
 from qcos.dispatch.slurm.task import ChunkRunner, ChunkSpec
 from qcos.exceptions import NodeExecutionError, SlurmError
@@ -110,6 +111,7 @@ class SlurmDispatcher:
         self._closed = False
         self._bar: Any = None
         self._last_sacct = 0.0
+        self._split_waiting = False
         atexit.register(self._cancel_at_exit)
 
     # -- public -----------------------------------------------------------
@@ -248,6 +250,9 @@ class SlurmDispatcher:
         self._progress_add(len(specs))
 
     def _submit_queued(self) -> None:
+        if not self._queued:
+            return
+        limit = self._array_limit()
         with self._cond:
             if not self._queued:
                 return
@@ -255,11 +260,26 @@ class SlurmDispatcher:
                 free = max(0, self.settings.array_parallelism - len(self._live))
                 batch, self._queued = self._queued[:free], self._queued[free:]
             else:
-                batch, self._queued = self._queued, []
-        if not batch:
-            return
+                if self._split_waiting and self._live:
+                    return  # split into several arrays: the next starts when this one is done (keeps the %N cap)
+                batch, self._queued = self._queued[:limit or None], self._queued[limit or len(self._queued):]
+                self._split_waiting = bool(self._queued)
+                if self._split_waiting:
+                    logger.info("%d array task(s) exceed MaxArraySize=%d: submitting them as several arrays, "
+                                "one after the other", len(batch) + len(self._queued), limit)
+        if batch:
+            self._submit_array(batch)
+
+    def _array_limit(self) -> int | None:
+        """Most tasks one array may have: the setting, else the site's MaxArraySize (Slurm only)."""
+        if self.settings.max_array_size:
+            return self.settings.max_array_size
+        return site_max_array_size() if self.settings.executor == "slurm" else None
+
+    def _submit_array(self, batch: list[_Group]) -> None:
         runners = [ChunkRunner(g.specs, dict(self._aer_options), str(self.settings.results_folder),
-                               gpu_vendor=self.settings.gpu_vendor) for g in batch]
+                               gpu_vendor=self.settings.gpu_vendor, gcds=self.settings.gcds_per_task)
+                   for g in batch]
         try:
             jobs = self._executor.submit_array(runners)
         except Exception as error:

@@ -74,6 +74,7 @@ class SlurmProvider(NodeProvider):
         gather_s: float = 0.5,
         reuse_results: bool = True,
         python: str | None = None,
+        max_array_size: int | None = None,
         weight: float | None = None,
         tags: Sequence[str] | None = None,
         id_prefix: str | None = None,
@@ -87,6 +88,8 @@ class SlurmProvider(NodeProvider):
         the same path on this machine through submitit's Local/DebugExecutor. With
         ``validate`` (default) and executor ``slurm``, ``sbatch --test-only`` checks the
         partition, account and resources now, so a bad one fails before any work is queued.
+        ``max_array_size`` caps the tasks of one array (default: the site's ``MaxArraySize``
+        from ``scontrol show config``); larger submissions are split into several arrays.
         """
         if isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or n_nodes < 1:
             raise SlurmConfigError(f"n_nodes must be a positive integer, got {n_nodes!r}")
@@ -100,8 +103,24 @@ class SlurmProvider(NodeProvider):
             array_parallelism=array_parallelism if array_parallelism is not None else n_nodes,
             max_retries=max_retries, aer_device=aer_device, aer_options=dict(aer_options or {}),
             progress=progress, poll_s=poll_s, gather_s=gather_s, reuse_results=reuse_results, python=python,
-            gpu_vendor=self.GPU_VENDOR,
+            gpu_vendor=self.GPU_VENDOR, max_array_size=max_array_size,
         )
+        return self.build_from_settings(settings, n_nodes=n_nodes, max_qubits=max_qubits, weight=weight,
+                                        tags=tags, id_prefix=id_prefix, validate=validate)
+
+    def build_from_settings(
+        self,
+        settings: SlurmSettings,
+        *,
+        n_nodes: int,
+        max_qubits: int,
+        weight: float | None = None,
+        tags: Sequence[str] | None = None,
+        id_prefix: str | None = None,
+        validate: bool = True,
+    ) -> list[QPUNodeSpec]:
+        """``n_nodes`` task slots dispatched with ``settings`` (checked with sbatch when ``validate``)."""
+        executor, partition = settings.executor, settings.partition
         if validate and executor == "slurm":
             self._validate_with_sbatch(settings)
         if executor in ("local", "debug") and settings.device == "GPU":
@@ -211,63 +230,10 @@ class SlurmProvider(NodeProvider):
         raise SlurmConfigError(f"Slurm rejected the job settings ({where or 'default partition'}): {message}")
 
 
-#: LUMI-G: 8 GCDs (GPU dies) per node, 56 usable cores and ~480 GB per node.
-LUMI_SETUP = ["module load LUMI partition/G", "module load rocm"]
+def __getattr__(name: str) -> Any:
+    """``LumiAMDGPUProvider`` and ``LUMI_SETUP`` moved to :mod:`qcos.dispatch.slurm.lumi`; old imports work."""
+    if name in ("LUMI_SETUP", "LumiAMDGPUProvider"):
+        from qcos.dispatch.slurm import lumi
 
-
-class LumiAMDGPUProvider(SlurmProvider):
-    """LUMI-G (AMD MI250X): one qcos node per GPU die, each array task on one die."""
-
-    DISPLAY_NAME: ClassVar[str] = "LUMI AMD GPU (Slurm, one node per GCD)"
-    ID_PREFIX: ClassVar[str] = "lumi-gpu"
-    GPU_VENDOR: ClassVar[str | None] = "amd"
-
-    def build_nodes(  # type: ignore[override]
-        self,
-        n_nodes: int = 1,
-        gpus_per_node: int = 8,
-        partition: str = "small-g",
-        account: str | None = None,
-        time_min: int = 30,
-        mem_gb: float | None = 60,
-        cpus_per_task: int | None = 7,
-        max_qubits: int = 34,
-        setup: Sequence[str] | None = None,
-        slurm_extra: dict[str, Any] | None = None,
-        folder: str = DEFAULT_FOLDER,
-        executor: str = "slurm",
-        circuits_per_task: int = DEFAULT_CIRCUITS_PER_TASK,
-        max_retries: int = 2,
-        aer_device: str | None = None,
-        aer_options: dict[str, Any] | None = None,
-        job_name: str = "qcos-lumi",
-        progress: bool | None = None,
-        poll_s: float = 5.0,
-        reuse_results: bool = True,
-        python: str | None = None,
-        tags: Sequence[str] | None = None,
-        validate: bool = True,
-    ) -> list[QPUNodeSpec]:
-        """``n_nodes`` LUMI-G nodes x ``gpus_per_node`` dies = that many qcos nodes and array slots.
-
-        Every array task asks for one GCD (``--gpus-per-node=1``, 7 cores, 60 GB: an eighth
-        of a LUMI-G node). ``account`` (``project_46500XXXX``) is required on LUMI. The
-        default ``setup`` loads the LUMI software stack and ROCm; add your venv, e.g.
-        ``setup=[*LUMI_SETUP, "source /flash/project_465002463/venv_qcos/bin/activate"]``.
-        """
-        if isinstance(gpus_per_node, bool) or not isinstance(gpus_per_node, int) or not 1 <= gpus_per_node <= 8:
-            raise SlurmConfigError(f"gpus_per_node must be 1..8 (GCDs per LUMI-G node), got {gpus_per_node!r}")
-        if isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or n_nodes < 1:
-            raise SlurmConfigError(f"n_nodes must be a positive integer, got {n_nodes!r}")
-        if executor == "slurm" and not account:
-            raise SlurmConfigError("LUMI jobs need account='project_XXXXXXXXX' (your LUMI project)")
-        slots = n_nodes * gpus_per_node
-        return super().build_nodes(
-            n_nodes=slots, partition=partition, account=account, time_min=time_min, mem_gb=mem_gb,
-            cpus_per_task=cpus_per_task, gpus_per_node=1, max_qubits=max_qubits,
-            setup=list(LUMI_SETUP if setup is None else setup), slurm_extra=slurm_extra, folder=folder,
-            executor=executor, circuits_per_task=circuits_per_task, array_parallelism=slots,
-            max_retries=max_retries, aer_device=aer_device, aer_options=aer_options, job_name=job_name,
-            progress=progress, poll_s=poll_s, reuse_results=reuse_results, python=python,
-            tags=["lumi", "amd", *(tags or [])], id_prefix=self.ID_PREFIX, validate=validate,
-        )
+        return getattr(lumi, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

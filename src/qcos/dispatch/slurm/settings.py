@@ -55,13 +55,15 @@ class SlurmSettings:
     reuse_results: bool = True
     python: str | None = None
     gpu_vendor: str | None = None
+    max_array_size: int | None = None
+    gcds_per_task: int = 1
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
             raise SlurmConfigError(f"executor={self.executor!r} is not one of {', '.join(EXECUTORS)}")
         for name in ("time_min", "circuits_per_task", "array_parallelism"):
             _positive(name, getattr(self, name))
-        for name in ("cpus_per_task", "gpus_per_task", "gpus_per_node"):
+        for name in ("cpus_per_task", "gpus_per_task", "gpus_per_node", "max_array_size", "gcds_per_task"):
             if getattr(self, name) is not None:
                 _positive(name, getattr(self, name))
         for name in ("max_retries", "max_cancel_resubmits"):

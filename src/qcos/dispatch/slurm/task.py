@@ -49,6 +49,7 @@ class ChunkRunner(Checkpointable):
     results_dir: str | None = None
     done: dict[int, Counts] = field(default_factory=dict)
     gpu_vendor: str | None = None  # "amd"/"nvidia": which fix a missing-GPU error names
+    gcds: int = 1  # >1: a whole node; one worker process per GCD (standard-g)
 
     def __call__(self) -> list[Counts]:
         from qcos.circuits.qasm import loads
@@ -62,6 +63,12 @@ class ChunkRunner(Checkpointable):
                     "(setup lines, or python= the container's interpreter), or run on CPU with aer_device='CPU'."
                 )
         truncate = _test_faults(self.chunks[0].label if self.chunks else "empty") == "truncate"
+        todo = [i for i in range(len(self.chunks)) if i not in self.done]
+        if self.gcds > 1 and len(todo) > 1:
+            from qcos.dispatch.slurm.gcd import run_on_gcds
+
+            results = run_on_gcds([self.chunks[i] for i in todo], self.aer_options, self.results_dir, self.gcds)
+            self.done.update(zip(todo, results, strict=True))
         store = ResultStore(self.results_dir) if self.results_dir else None
         prepared: dict[str, Any] = {}
         for index, chunk in enumerate(self.chunks):
