@@ -325,3 +325,28 @@ def test_qcos_exports_the_backend_lazily():
     assert qcos.QcosBackend is QcosBackend and "QcosBackend" in qcos.__all__
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         qcos.Nope  # noqa: B018
+
+
+# -- counts from any node --------------------------------------------------
+def test_counts_keys_in_every_form_become_the_same_bits():
+    from qcos.primitives.bits import hex_counts, outcome_bits
+
+    for counts in ({"1 01": 3, "0 10": 2}, {"101": 3, "010": 2}, {"0x5": 3, "0x2": 2}, {"101": 3, "10": 2}):
+        rows, frequencies = outcome_bits(counts, 3)
+        assert rows.tolist() == [[1, 0, 1], [0, 1, 0]] and frequencies.tolist() == [3, 2]
+        assert hex_counts(counts, 3) == {"0x5": 3, "0x2": 2}
+    for bad, message in (({"1111": 3, "11": 1}, "has 4 bits"), ({"1x1": 1}, "bitstrings or hex"),
+                         ({"1é1": 1}, "bitstrings or hex")):
+        with pytest.raises(ValueError, match=message):
+            outcome_bits(bad, 3)
+
+
+def test_jobs_submitted_together_each_get_their_own_counts(one_node):
+    sampler = Sampler(one_node, seed=3)
+    backend = QcosBackend(one_node)
+    jobs = [sampler.run([basis(i, 6)], shots=50) for i in range(6)]
+    backend_jobs = [backend.run(basis(i, 6), shots=50) for i in range(6)]
+    for i, job in enumerate(jobs):
+        assert job.result()[0].data.c.get_counts() == {format(i, "06b"): 50}
+    for i, job in enumerate(backend_jobs):
+        assert job.result().get_counts() == {format(i, "06b"): 50}

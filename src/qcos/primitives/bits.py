@@ -42,21 +42,26 @@ def outcome_bits(counts: Mapping[str, int], num_clbits: int) -> tuple[np.ndarray
     Keys may be bitstrings with register spaces (``"1 01"``), plain bitstrings or hex (``"0x5"``).
     """
     keys = list(counts)
-    frequencies = np.fromiter((counts[k] for k in keys), dtype=np.int64, count=len(keys))
-    texts = []
-    for key in keys:
-        text = key.replace(" ", "")
-        if text.startswith("0x"):
-            text = format(int(text, 16), "b")
-        if len(text) > num_clbits:
-            raise ValueError(f"outcome {key!r} has {len(text)} bits but the circuit has {num_clbits} clbits")
-        texts.append(text.rjust(num_clbits, "0"))
+    frequencies = np.fromiter(counts.values(), dtype=np.int64, count=len(keys))
     if num_clbits == 0:
         return np.zeros((len(keys), 0), dtype=np.uint8), frequencies
-    joined = np.frombuffer("".join(texts).encode("ascii"), dtype=np.uint8) - ord("0")
-    if joined.size and joined.max() > 1:
+    joined = "".join(keys).replace(" ", "")
+    uniform = len(set(map(len, keys))) <= 1
+    if not uniform or len(joined) != len(keys) * num_clbits or "x" in joined:  # hex, short keys: one by one
+        joined = "".join(_bitstring(key, num_clbits) for key in keys)
+    digits = np.frombuffer(joined.encode("ascii", "replace"), dtype=np.uint8) - ord("0")
+    if digits.size and digits.max() > 1:
         raise ValueError(f"counts keys must be bitstrings or hex, got {keys[:3]!r}")
-    return joined.reshape(len(keys), num_clbits)[:, ::-1].copy(), frequencies
+    return digits.reshape(len(keys), num_clbits)[:, ::-1].copy(), frequencies
+
+
+def _bitstring(key: str, num_clbits: int) -> str:
+    text = key.replace(" ", "")
+    if text.startswith("0x"):
+        text = format(int(text, 16), "b")
+    if len(text) > num_clbits:
+        raise ValueError(f"outcome {key!r} has {len(text)} bits but the circuit has {num_clbits} clbits")
+    return text.rjust(num_clbits, "0")
 
 
 def shot_bits(counts: Mapping[str, int], num_clbits: int, rng: np.random.Generator) -> np.ndarray:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import inspect
 import logging
+import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +26,16 @@ logger = logging.getLogger(__name__)
 
 #: DistributedQVM arguments the primitives set themselves
 _OWN = frozenset({"self", "registry", "shots", "seed"})
+
+#: one lock per DistributedQVM: its run_batch keeps per-run state, so jobs submitted
+#: together (``job1 = sampler.run(...); job2 = sampler.run(...)``) take turns on it
+_run_locks: weakref.WeakKeyDictionary[DistributedQVM, threading.Lock] = weakref.WeakKeyDictionary()
+_run_locks_guard = threading.Lock()
+
+
+def _run_lock(qvm: DistributedQVM) -> threading.Lock:
+    with _run_locks_guard:
+        return _run_locks.setdefault(qvm, threading.Lock())
 
 
 def qvm_option_names() -> list[str]:
@@ -82,7 +94,9 @@ def run_jobs(qvm: DistributedQVM, jobs: Sequence[Job], seed: int | None) -> RunR
     results: list[QVMResult | None] = [None] * len(jobs)
     per_node: dict[str, dict[str, Any]] = {}
     for shots, indices in groups.items():
-        batch = qvm.run_batch([jobs[i].circuit for i in indices], shots, run_seed, keys=[jobs[i].key for i in indices])
+        with _run_lock(qvm):
+            batch = qvm.run_batch([jobs[i].circuit for i in indices], shots, run_seed,
+                                  keys=[jobs[i].key for i in indices])
         for i, result in zip(indices, batch, strict=True):
             results[i] = result
         for node, usage in batch.per_node.items():
