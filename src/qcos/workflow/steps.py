@@ -19,9 +19,10 @@ from typing import Any
 from qiskit import QuantumCircuit
 from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
 
-from qcos.circuits.families import build_circuit, derive_seed
+from qcos.circuits.families import derive_seed
 from qcos.circuits.qasm import dumps, loads
 from qcos.circuits.sweep import CircuitSpec
+from qcos.circuits.templates import compile_specs
 from qcos.exceptions import ConfigError
 from qcos.results.counts import (
     COUNTS_FORMAT,
@@ -70,11 +71,8 @@ def transpile_batch(
     if len(specs) != len(qasm_paths):
         raise ValueError(f"transpile_batch: {len(specs)} circuits but {len(qasm_paths)} output paths")
     started = time.perf_counter()
-    circuits = [build_circuit(spec.family, spec.params, spec.id, seed) for spec in specs]
-    manager = make_pass_manager(transpile, seed)
-    compiled = manager.run(circuits, num_processes=1)
-    if isinstance(compiled, QuantumCircuit):  # a one-element list comes back bare in some versions
-        compiled = [compiled]
+    # families with a template (qaoa_ring) compile once per structure and bind each point
+    compiled = compile_specs(specs, make_pass_manager(transpile, seed), seed)
     for spec, circuit, path in zip(specs, compiled, qasm_paths, strict=True):
         circuit.name = spec.id
         atomic_write_text(path, dumps(circuit))
