@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from qcos.exceptions import NodeExecutionError
 from qcos.providers.base import ShotTask, TaskOutcome
 from qcos.providers.cluster import NodeHandle
+from qcos.qvm.progress import DispatchProgress, ProgressState, provider_extras
 from qcos.qvm.result import ChunkRecord, FallbackCounts
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,9 @@ class ChunkScheduler:
         self._consecutive_failures: dict[str, int] = {}
         self._per_node: dict[str, dict[str, float]] = {}
         self._live_slots = 0
-        self._bar = None
+        self._busy: dict[str, int] = {}
+        self._done = 0
+        self._bar: DispatchProgress | None = None
 
     # -- public -----------------------------------------------------------
     def run(self, chunks: Sequence[Chunk]) -> SchedulerOutcome:
@@ -85,7 +88,7 @@ class ChunkScheduler:
         self._per_node = {h.spec.node_id: {"chunks": 0, "shots": 0, "busy_s": 0.0, "failures": 0} for h in self._handles}
         self._fail_unrunnable()
         total = len(chunks)
-        self._bar = self._make_progress(total)
+        self._bar = self._make_progress(total).start()
         threads = []
         for handle in self._handles:
             for slot in range(handle.spec.capacity):
@@ -113,8 +116,7 @@ class ChunkScheduler:
             with self._cond:
                 self._pending.clear()
                 self._cond.notify_all()
-            if self._bar is not None:
-                self._bar.close()
+            self._bar.close()
         return SchedulerOutcome(dict(self._records), list(self._failed), self._per_node)
 
     # -- workers ----------------------------------------------------------
@@ -150,6 +152,7 @@ class ChunkScheduler:
                     taken = {id(c) for c in batch}
                     self._pending = deque(c for c in self._pending if id(c) not in taken)
                     self._inflight += len(batch)
+                    self._busy[node_id] = self._busy.get(node_id, 0) + 1
                     return batch
                 if not self._inflight:
                     return []  # nothing in flight could come back to this node
@@ -186,6 +189,7 @@ class ChunkScheduler:
         failures: list[tuple[Chunk, str]] = []
         with self._cond:
             self._inflight -= len(batch)
+            self._busy[node_id] = self._busy.get(node_id, 1) - 1
             stats = self._per_node[node_id]
             stats["busy_s"] += elapsed
             per_chunk = elapsed / max(1, len(batch))
@@ -201,8 +205,9 @@ class ChunkScheduler:
                     )
                     stats["chunks"] += 1
                     stats["shots"] += task.shots
+                    self._done += 1
                     if self._bar is not None:
-                        self._bar.update(1)
+                        self._bar.advance(1)
                 else:
                     chunk.failed_on.add(node_id)
                     chunk.errors.append(f"{node_id}: {problem}")
@@ -239,15 +244,19 @@ class ChunkScheduler:
                 keep.append(chunk)
         self._pending = keep
 
-    def _make_progress(self, total: int):  # type: ignore[no-untyped-def]
+    def _make_progress(self, total: int) -> DispatchProgress:
+        """Progress lines every few seconds in the log; a bar when ``progress`` (default: a TTY)."""
         show = self._progress_flag
         if show is None:
-            show = total >= 50 and sys.stderr.isatty()
-        if not show:
-            return None
-        from tqdm import tqdm
+            show = sys.stderr.isatty()
+        return DispatchProgress(total, self._progress_state, bar=bool(show),
+                                extras=provider_extras(h.provider for h in self._handles))
 
-        return tqdm(total=total, unit="chunk", desc="qcos dispatch", file=sys.stderr, leave=False)
+    def _progress_state(self) -> ProgressState:
+        with self._cond:
+            return ProgressState(done=self._done, failed=len(self._failed), pending=len(self._pending),
+                                 inflight=self._inflight, busy=[n for n, k in self._busy.items() if k > 0],
+                                 nodes=len(self._handles))
 
 
 def _problem(outcome: TaskOutcome, shots: int) -> str | None:

@@ -104,3 +104,20 @@ def test_profile_slurm_with_config_on_the_command_line_dispatches_to_slurm(tmp_p
     modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode)
              for p in results(tmp_path, "x").rglob("*") if p.is_file()}
     assert modes and all(mode == 0o644 for mode in modes.values()), {k: oct(v) for k, v in modes.items() if v != 0o644}
+
+
+def test_a_long_dispatch_job_logs_progress_lines(tmp_path: Path) -> None:
+    """A >= 20 s batch (40 chunks of 0.5 s on one mock node) logs 'dispatch: n/40 chunks done' lines."""
+    config = {**SMALL, "experiment": "p", "shots": 256, "batch_size": 10,
+              "circuits": [{"family": "ghz", "qubits": {"range": [2, 12]}}],
+              "dispatch": {"chunk_shots": 64},
+              "cluster": [{"provider": "mock", "n_nodes": 1, "latency_s": 0.5}]}
+    write_config(tmp_path, config)
+    done = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "1"],
+                          cwd=tmp_path, capture_output=True, text=True, env=_env(tmp_path), timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    logs = list((tmp_path / "logs" / "p" / "dispatch").glob("*.log"))
+    assert len(logs) == 1
+    lines = [line for line in logs[0].read_text().splitlines() if "qcos.progress" in line]
+    assert lines, logs[0].read_text()[-3000:]
+    assert all("/40 chunks done" in line and "busy node(s)" in line for line in lines), lines

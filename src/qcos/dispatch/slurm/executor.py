@@ -430,6 +430,28 @@ class SlurmDispatcher:
             self._cancel_jobs(jobs)
 
     # -- progress ---------------------------------------------------------
+    def progress_line(self) -> str | None:
+        """``slurm qcos: 3 array task(s) pending, 5 running, 2 queued here`` (None when idle)."""
+        with self._cond:
+            live, queued = list(self._live), len(self._queued) + len(self._incoming)
+        if not live and not queued:
+            return None
+        states: dict[str, int] = {}
+        for group in live:
+            state = "running"
+            if self.settings.executor == "slurm" and group.job is not None:
+                with _WATCHER_LOCK:
+                    raw = str(group.job.watcher.get_state(str(group.job.job_id), mode="cache")).upper()
+                state = {"PENDING": "pending", "RUNNING": "running", "UNKNOWN": "submitted"}.get(
+                    raw.split()[0] if raw else "UNKNOWN", raw.lower() or "submitted")
+            states[state] = states.get(state, 0) + 1
+        parts = [f"{n} {state}" for state, n in sorted(states.items())]
+        if queued:
+            parts.append(f"{queued} waiting to be submitted")
+        arrays = ",".join(self.stats.job_ids[-3:]) if self.settings.executor == "slurm" else ""
+        return (f"{self.settings.executor} {self.settings.job_name}: array task(s) " + ", ".join(parts)
+                + (f" (arrays {arrays})" if arrays else ""))
+
     def _progress_add(self, n: int) -> None:
         show = self.settings.progress
         if show is None:

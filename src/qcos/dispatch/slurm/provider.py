@@ -191,6 +191,10 @@ class SlurmProvider(NodeProvider):
         if self.dispatcher is not None:
             self.dispatcher.close()
 
+    def progress_line(self) -> str | None:
+        """Array tasks pending/running in Slurm, for the dispatch's progress lines."""
+        return self.dispatcher.progress_line() if self.dispatcher is not None else None
+
     @property
     def stats(self) -> dict[str, Any]:
         """Dispatch counters (sbatch calls, array tasks, retries, ...) for this provider."""
