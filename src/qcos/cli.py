@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="run seed; the same seed gives the same counts")
     run.add_argument("--cluster", default=None,
                      help="cluster YAML: a list of {provider: NAME, ...kwargs} (default: one local_cpu node)")
-    run.add_argument("--chunk-shots", type=int, default=None, help="shots per chunk (default: the QVM's)")
+    run.add_argument("--chunk-shots", type=_chunk_shots, default=None,
+                     help="'auto' (default: one chunk for ideal circuits, shared chunks for noisy ones) or shots per chunk")
     run.add_argument("--full", action="store_true", help="print the whole result (chunks, nodes, timings)")
     run.set_defaults(func=_cmd_run)
 
@@ -111,6 +112,16 @@ def _cmd_providers(args: argparse.Namespace) -> int:
     for name, display in listing.items():
         print(f"{name:<{width}}  {display}")
     return 0
+
+
+def _chunk_shots(text: str) -> int | str:
+    """argparse type of --chunk-shots: 'auto' or a positive integer."""
+    from qcos.qvm.chunking import parse_chunk_shots
+
+    try:
+        return parse_chunk_shots(text if text.strip().lower() == "auto" else int(text), "--chunk-shots")
+    except (ValueError, QcosError) as error:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a positive integer, got {text!r}") from error
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -67,6 +67,7 @@ ERROR_CASES = {
     "missing file": (None, None, []),
     "zero shots": ("x.qasm", QASM, ["--shots", "0"]),
     "bad shots value": ("x.qasm", QASM, ["--shots", "many"]),
+    "bad chunk shots": ("x.qasm", QASM, ["--chunk-shots", "lots"]),
     "too wide": ("x.qasm", QASM, ["--cluster", "{cluster}"]),
 }
 
@@ -86,3 +87,15 @@ def test_every_run_error_is_one_line_on_stderr_with_exit_2(tmp_path):
         assert out.stdout == "", (name, out.stdout[:500])
         lines = out.stderr.splitlines()
         assert len(lines) == 1 and "error" in lines[0], (name, out.stderr[-2000:])
+
+
+def test_run_takes_auto_or_a_number_of_chunk_shots(tmp_path):
+    path = tmp_path / "ghz.qasm"
+    path.write_text(QASM)
+    auto = qcos("run", str(path), "--shots", "5000", "--seed", "3", "--chunk-shots", "auto", "--full")
+    assert auto.returncode == 0, auto.stderr
+    result = json.loads(auto.stdout)
+    assert len(result["chunks"]) == 1 and result["metadata"]["chunking"]["cost"] == "sampled"
+    bad = qcos("run", str(path), "--chunk-shots", "0")
+    assert bad.returncode == 2 and "--chunk-shots: must be 'auto' or a positive integer, got '0'" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -27,7 +27,7 @@ def test_defaults_are_filled() -> None:
     assert config["experiment"] == "demo" and config["seed"] == 1234 and config["shots"] == 1024
     assert config["batch_size"] == 50
     assert config["transpile"] == {"optimization_level": 1, "basis_gates": None, "coupling_map": None}
-    assert config["dispatch"]["chunk_shots"] == 1024
+    assert config["dispatch"]["chunk_shots"] == "auto"
     assert config["cluster"] == [{"provider": "local_cpu", "n_nodes": 1}]
 
 
@@ -46,6 +46,8 @@ def test_defaults_are_filled() -> None:
         ({"circuits": GHZ, "cluster": [{"provider": "local_cpuu"}]}, "config: cluster[0].provider: unknown provider 'local_cpuu'; registered:"),
         ({"circuits": GHZ, "cluster": [{"provider": "local_cpu", "nodes": 2}]}, "allowed keys: provider, n_nodes"),
         ({"circuits": GHZ, "experiment": "a/b"}, "config: experiment: 'a/b' does not match"),
+        ({"circuits": GHZ, "dispatch": {"chunk_shots": "lots"}}, "config: dispatch.chunk_shots: 'lots' is not one of ['auto']"),
+        ({"circuits": GHZ, "dispatch": {"chunk_shots": 0}}, "config: dispatch.chunk_shots: 0 is less than the minimum of 1"),
     ],
 )
 def test_bad_configs_fail_with_the_key_named(config: dict, expected: str) -> None:

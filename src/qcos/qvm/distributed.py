@@ -15,16 +15,17 @@ from qcos.exceptions import DispatchError, NoEligibleNodeError, QcosError
 from qcos.providers.base import ShotTask, TaskOutcome
 from qcos.providers.cluster import NodeHandle, QPURegistry
 from qcos.qvm import aer
+from qcos.qvm.chunking import AUTO, ChunkShots, chunk_plan, parse_chunk_shots
 from qcos.qvm.modes import QVMMode
 from qcos.qvm.result import BatchResult, FallbackCounts, QVMResult
 from qcos.qvm.scheduler import Chunk, ChunkScheduler
-from qcos.qvm.seeds import chunk_seed, circuit_keys, new_run_seed, split_shots
+from qcos.qvm.seeds import chunk_seed, circuit_keys, new_run_seed
 
 logger = logging.getLogger(__name__)
 
-#: Shots per chunk unless set: each chunk re-simulates the circuit, so chunks only pay
-#: off when shots dominate the cost; 1024 keeps ordinary runs to one chunk per circuit.
-DEFAULT_CHUNK_SHOTS = 1024
+#: Shots per chunk unless set: "auto" cuts by what a shot costs (see qcos.qvm.chunking):
+#: an ideal circuit with terminal measurements is one simulation, so one chunk.
+DEFAULT_CHUNK_SHOTS: ChunkShots = AUTO
 
 _AER_OPTION_NAMES = frozenset(aer.AerSimulator._default_options().__dict__)
 
@@ -32,10 +33,16 @@ _AER_OPTION_NAMES = frozenset(aer.AerSimulator._default_options().__dict__)
 class DistributedQVM:
     """A virtual QPU made of every online node of a cluster.
 
-    Circuits are split into chunks of at most ``chunk_shots`` shots; each chunk's seed is
-    derived from the run seed, the circuit (its structure, or the key you pass) and the
-    chunk index, so with a seed the merged counts are identical whatever the cluster's
-    shape and whichever node finishes first.
+    Circuits are split into chunks of shots: with ``chunk_shots="auto"`` (default) by what
+    a shot costs (:mod:`qcos.qvm.chunking`), else into near-equal chunks of at most
+    ``chunk_shots``. Each chunk's seed is derived from the run seed, the circuit (its
+    structure, or the key you pass) and the chunk index, so with a seed the merged counts
+    are identical whatever the cluster's shape and whichever node finishes first.
+
+    ``options`` are run options: Aer options (e.g. ``{"noise_model": NoiseModel}``,
+    ``{"method": "matrix_product_state"}``) applied over each node's own on every chunk
+    the built-in Aer executor runs, and read by the chunk plan (a noisy circuit is split).
+    Nodes whose provider runs chunks itself cannot apply them and are refused.
     """
 
     def __init__(
@@ -45,13 +52,14 @@ class DistributedQVM:
         shots: int = 1024,
         seed: int | None = None,
         *,
-        chunk_shots: int = DEFAULT_CHUNK_SHOTS,
+        chunk_shots: ChunkShots = DEFAULT_CHUNK_SHOTS,
         max_attempts: int = 4,
         max_node_failures: int = 2,
         chunk_timeout_s: float | None = None,
         max_batch: int = 256,
         optimization_level: int = 1,
         progress: bool | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(registry, QPURegistry):
             raise TypeError(f"DistributedQVM needs the QPURegistry from ClusterBuilder().build(), got {type(registry).__name__}")
@@ -59,7 +67,8 @@ class DistributedQVM:
         self.mode = QVMMode(mode)
         self.shots = _positive_int("shots", shots)
         self.seed = seed
-        self.chunk_shots = _positive_int("chunk_shots", chunk_shots)
+        self.chunk_shots = parse_chunk_shots(chunk_shots)
+        self.options = aer.validate_options(dict(options or {}), where="DistributedQVM options")
         self.max_attempts = _positive_int("max_attempts", max_attempts)
         self.max_node_failures = _positive_int("max_node_failures", max_node_failures)
         self.chunk_timeout_s = chunk_timeout_s
@@ -105,10 +114,12 @@ class DistributedQVM:
         except ValueError as error:
             raise QcosError(f"run_batch: {error}") from error
         handles = self._eligible_handles(circuits)
+        self._check_options_reach(handles)
+        plans = [chunk_plan(circuit, shots, self.chunk_shots, self.options) for circuit in circuits]
         chunks = [
             Chunk(ShotTask(circuit, part, chunk_seed(run_seed, key, k), index, k), circuit.num_qubits)
-            for index, (circuit, key) in enumerate(zip(circuits, circuit_key_list, strict=True))
-            for k, part in enumerate(split_shots(shots, self.chunk_shots))
+            for index, (circuit, key, plan) in enumerate(zip(circuits, circuit_key_list, plans, strict=True))
+            for k, part in enumerate(plan.shots)
         ]
         self._prepared.clear()
         self._transpile_s.clear()
@@ -119,7 +130,7 @@ class DistributedQVM:
         )
         outcome = scheduler.run(chunks)
         wall = time.perf_counter() - started
-        results = self._assemble(circuits, circuit_key_list, shots, run_seed, outcome.records, wall)
+        results = self._assemble(circuits, circuit_key_list, plans, shots, run_seed, outcome.records, wall)
         batch = BatchResult(results, seed=run_seed, wall_s=wall, per_node=outcome.per_node, mode=self.mode.value)
         if outcome.failed:
             lines = [f"  {c.task.key} ({circuits[c.task.circuit_index].name}): {'; '.join(c.errors[-3:]) or 'no node could take it'}"
@@ -154,6 +165,18 @@ class DistributedQVM:
                 )
         return online
 
+    def _check_options_reach(self, handles: Sequence[NodeHandle]) -> None:
+        """Run options only act in the built-in Aer executor: refuse nodes that would ignore them."""
+        if not self.options or self.mode is QVMMode.LOCAL:
+            return
+        foreign = sorted(f"{h.spec.node_id} ({h.provider_name})" for h in handles if not h.provider.uses_builtin_executor())
+        if foreign:
+            raise QcosError(
+                f"DistributedQVM options {sorted(self.options)} apply only on nodes that use the built-in Aer executor, "
+                f"but {', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''} run chunks themselves and would ignore "
+                "them; give those settings to their provider (e.g. aer_options=) or leave those nodes out"
+            )
+
     def _run_on_node(self, handle: NodeHandle, tasks: Sequence[ShotTask]) -> list[TaskOutcome]:
         provider = handle.provider
         if self.mode is QVMMode.LOCAL or provider.uses_builtin_executor():
@@ -162,7 +185,7 @@ class DistributedQVM:
             outcomes = list(provider.execute_batch(tasks, handle.spec))
             if len(outcomes) != len(tasks):
                 return outcomes  # the scheduler reports the mismatch
-        options = {k: v for k, v in handle.spec.options.items() if k in _AER_OPTION_NAMES}
+        options = {k: v for k, v in handle.spec.options.items() if k in _AER_OPTION_NAMES} | self.options
         builtin = [i for i, outcome in enumerate(outcomes) if outcome is None]
         if not builtin:
             return outcomes
@@ -206,7 +229,7 @@ class DistributedQVM:
                 self._prepared[key] = prepared
         return prepared
 
-    def _assemble(self, circuits, keys, shots, run_seed, records, wall) -> list[QVMResult]:  # type: ignore[no-untyped-def]
+    def _assemble(self, circuits, keys, plans, shots, run_seed, records, wall) -> list[QVMResult]:  # type: ignore[no-untyped-def]
         by_circuit: dict[int, list] = {}
         for (circuit_index, _), record in records.items():
             by_circuit.setdefault(circuit_index, []).append(record)
@@ -231,7 +254,8 @@ class DistributedQVM:
                         "wall_s": wall,
                     },
                     metadata={"mode": self.mode.value, "key": keys[index], "requested_shots": shots,
-                              "chunk_shots": self.chunk_shots, "num_clbits": circuit.num_clbits},
+                              "chunk_shots": self.chunk_shots, "chunking": plans[index].describe(),
+                              "num_clbits": circuit.num_clbits},
                 )
             )
         return results

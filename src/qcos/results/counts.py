@@ -61,7 +61,7 @@ def counts_record(
     counts: Mapping[str, int],
     shots: int,
     seed: int,
-    chunk_shots: int,
+    chunk_shots: int | str,
     num_qubits: int,
     num_clbits: int,
     depth: int,
@@ -81,7 +81,7 @@ def counts_record(
         "qasm_sha256": qasm_sha256,
         "shots": int(shots),
         "seed": int(seed),
-        "chunk_shots": int(chunk_shots),
+        "chunk_shots": chunk_shots if isinstance(chunk_shots, str) else int(chunk_shots),  # "auto" or a number
         "counts": {str(k): int(v) for k, v in sorted(counts.items())},
         "versions": dict(versions),
         # against the ideal distribution; null when not computed (too wide, mid-circuit measurement)

@@ -24,6 +24,7 @@ from qcos.circuits.qasm import dumps, loads
 from qcos.circuits.sweep import CircuitSpec
 from qcos.circuits.templates import compile_specs
 from qcos.exceptions import ConfigError
+from qcos.qvm.chunking import AUTO, parse_chunk_shots
 from qcos.results.counts import (
     COUNTS_FORMAT,
     atomic_write_text,
@@ -86,7 +87,7 @@ def _expected(spec: CircuitSpec, qasm_sha: str, config: Mapping[str, Any]) -> di
         "circuit_id": spec.id,
         "shots": int(config["shots"]),
         "seed": int(config["seed"]),
-        "chunk_shots": int(config["dispatch"]["chunk_shots"]),
+        "chunk_shots": parse_chunk_shots(config["dispatch"]["chunk_shots"], "config: dispatch.chunk_shots"),
         "qasm_sha256": qasm_sha,
     }
 
@@ -144,7 +145,7 @@ def dispatch_batch(
                 registry,
                 shots=int(config["shots"]),
                 seed=int(config["seed"]),
-                chunk_shots=int(dispatch.get("chunk_shots", 1024)),
+                chunk_shots=parse_chunk_shots(dispatch.get("chunk_shots", AUTO), "config: dispatch.chunk_shots"),
                 max_attempts=int(dispatch.get("max_attempts", 4)),
                 chunk_timeout_s=dispatch.get("chunk_timeout_s"),
                 progress=False,
@@ -155,7 +156,7 @@ def dispatch_batch(
         for (spec, circuit, qasm_sha, counts_path), result in zip(to_run, results, strict=True):
             write_counts(counts_path, counts_record(
                 circuit_id=spec.id, family=spec.family, params=spec.params, counts=result.counts,
-                shots=result.shots, seed=result.seed, chunk_shots=int(dispatch.get("chunk_shots", 1024)),
+                shots=result.shots, seed=result.seed, chunk_shots=qvm.chunk_shots,
                 num_qubits=circuit.num_qubits, num_clbits=circuit.num_clbits, depth=circuit.depth(),
                 qasm_sha256=qasm_sha, versions=versions,
                 hellinger_fidelity=_ideal_fidelity(circuit, result.counts, max_qubits),
@@ -164,6 +165,7 @@ def dispatch_batch(
                 "reused": False,
                 "node_ids": result.node_ids,
                 "chunks": len(result.chunks),
+                "chunking": result.metadata.get("chunking", {}).get("cost"),
                 "attempts": sum(c.attempts for c in result.chunks),
                 "execute_s": round(result.timings.get("execute_s", 0.0), 6),
                 "transpile_s": round(result.timings.get("transpile_s", 0.0), 6),
