@@ -6,6 +6,8 @@ from pathlib import Path
 from qcos.workflow.clusterinfo import cluster_gpus, describe
 from qcos.workflow.config import validate_config
 from qcos.workflow.plan import Plan
+from qcos.workflow.preflight import check_against_cluster
+from qcos.workflow.steps import DEFAULT_BASIS
 from qcos.workflow.profile import choose_cluster
 
 _cluster_choice = choose_cluster(
@@ -22,6 +24,7 @@ print(
 DISPATCH_GPUS = cluster_gpus(config["cluster"])
 
 PLAN = Plan.from_config(config)
+check_against_cluster(config, PLAN.specs, DEFAULT_BASIS)
 ENV = "../../envs/qcos.yaml"
 
 

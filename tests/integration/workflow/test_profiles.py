@@ -121,3 +121,15 @@ def test_a_long_dispatch_job_logs_progress_lines(tmp_path: Path) -> None:
     lines = [line for line in logs[0].read_text().splitlines() if "qcos.progress" in line]
     assert lines, logs[0].read_text()[-3000:]
     assert all("/40 chunks done" in line and "busy node(s)" in line for line in lines), lines
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"circuits": [{"family": "ghz", "qubits": [3, 40]}], "cluster": [{"provider": "local_cpu", "max_qubits": 20}]},
+     "config: circuits: ghz-q40 (40 qubits) wider than any node of the cluster"),
+    ({"transpile": {"basis_gates": ["cx", "rz", "cnot"]}}, "config: transpile.basis_gates[2]: unknown gate 'cnot'"),
+])
+def test_cluster_mismatches_stop_the_dry_run(tmp_path: Path, change: dict, message: str) -> None:
+    write_config(tmp_path, {**SMALL, **change})
+    done = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n"], cwd=tmp_path,
+                          capture_output=True, text=True, env=_env(tmp_path), timeout=180)
+    assert done.returncode != 0 and message in done.stdout + done.stderr, done.stderr[-3000:]
