@@ -79,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from qcos.redact import redact_handlers
+
+    redact_handlers()
     try:
         return int(args.func(args) or 0)
     except QcosError as error:

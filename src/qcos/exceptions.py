@@ -4,7 +4,16 @@ from __future__ import annotations
 
 
 class QcosError(Exception):
-    """Base class of all qcos errors; the message says what is wrong and what to do."""
+    """Base class of all qcos errors; the message says what is wrong and what to do.
+
+    Its text never carries a secret: URL user-info, Authorization values and secret
+    assignments are masked (:func:`qcos.redact.mask_text`), whatever a message quoted.
+    """
+
+    def __str__(self) -> str:
+        from qcos.redact import mask_text
+
+        return mask_text(super().__str__())
 
 
 class ProviderError(QcosError):

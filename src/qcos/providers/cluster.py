@@ -285,14 +285,11 @@ def _check_kwargs(name: str, provider_cls: type[NodeProvider], kwargs: Mapping[s
         )
 
 
-_SECRET_WORDS = ("key", "token", "secret", "password", "credential")
-
-
 def mask_secrets(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Copy of kwargs with secret-looking values replaced by ``'***'``."""
-    return {
-        k: ("***" if any(word in k.lower() for word in _SECRET_WORDS) and v else v) for k, v in values.items()
-    }
+    """Copy of kwargs with every secret masked, nested ones and URL user-info too (:func:`qcos.redact.mask`)."""
+    from qcos.redact import mask
+
+    return dict(mask(dict(values)))
 
 
 def load_cluster_config(entries: Any, *, where: str = "cluster") -> ClusterBuilder:

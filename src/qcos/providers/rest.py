@@ -156,6 +156,8 @@ class CustomRESTProvider(NodeProvider):
         endpoints: Sequence[str],
         max_qubits: int = 30,
         api_key: str | None = None,
+        api_key_env: str | None = None,
+        api_key_file: str | None = None,
         timeout_s: float = 60.0,
         retries: int = 2,
         backoff_s: float = 0.25,
@@ -171,8 +173,12 @@ class CustomRESTProvider(NodeProvider):
 
         ``batch``: None uses ``/run-batch`` when ``/health`` says ``"batch": true``, True
         always, False never. ``verify``: TLS verification, or a CA bundle path. Proxy
-        variables in the environment are ignored; pass ``proxy`` to use one.
+        variables in the environment are ignored; pass ``proxy`` to use one. The API key is
+        ``api_key`` itself, or read from ``$api_key_env`` or the first line of ``api_key_file``.
         """
+        from qcos.providers.keys import resolve_api_key
+
+        api_key = resolve_api_key(api_key, api_key_env, api_key_file)
         self.configure(timeout_s=timeout_s, retries=retries, backoff_s=backoff_s, verify=verify, proxy=proxy,
                        batch=batch, batch_size=batch_size)
         nodes = build_rest_nodes(endpoints, id_prefix=self.ID_PREFIX, max_qubits=max_qubits, api_key=api_key,

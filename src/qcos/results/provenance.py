@@ -62,11 +62,10 @@ def provenance(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The provenance record of a run (not byte-stable: it carries the creation time)."""
-    from qcos.providers.cluster import mask_secrets
+    from qcos.redact import mask
 
-    shown = json.loads(json.dumps(config, default=str))
-    if isinstance(shown.get("cluster"), list):  # api keys and passwords never reach the file
-        shown["cluster"] = [mask_secrets(e) if isinstance(e, dict) else e for e in shown["cluster"]]
+    # keys, tokens, passwords and URL user-info never reach the file, however deeply nested
+    shown = mask(json.loads(json.dumps(config, default=str)))
     return {
         "experiment": config.get("experiment"),
         "config_sha256": config_hash(shown),
@@ -74,11 +73,11 @@ def provenance(
         "seed": config.get("seed"),
         "shots": config.get("shots"),
         "n_circuits": n_circuits,
-        "cluster": [mask_secrets(entry) for entry in cluster],
+        "cluster": [mask(json.loads(json.dumps(entry, default=str))) for entry in cluster],
         "git": git_commit(workflow_dir or "."),
         "packages": package_versions(PROVENANCE_PACKAGES),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        **dict(extra or {}),
+        **mask(dict(extra or {})),
     }

@@ -62,6 +62,8 @@ class SSHBridgeProvider(CustomRESTProvider):
         remote_port: int = 8888,
         n_workers: int = 8,
         api_key: str | None = None,
+        api_key_env: str | None = None,
+        api_key_file: str | None = None,
         max_qubits: int = 34,
         timeout_s: float = 120.0,
         local_port: int | None = None,
@@ -86,8 +88,10 @@ class SSHBridgeProvider(CustomRESTProvider):
         the rest of the cluster (e.g. a local fallback) runs; health checks retry the
         tunnel. An unknown or changed host key still raises ``HostKeyError``.
         """
+        from qcos.providers.keys import resolve_api_key
         from qcos.tunnels.manager import acquire_tunnel
 
+        api_key = resolve_api_key(api_key, api_key_env, api_key_file)  # before any connection is made
         if not isinstance(host, str) or not host.strip():
             raise ValueError(f"host must be an ssh config alias or [user@]host[:port], got {host!r}")
         if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from qcos.redact import RedactingFilter
+
 logger = logging.getLogger(__name__)
 
 
@@ -19,6 +21,7 @@ def job_log(path: str | Path, level: int = logging.INFO) -> Iterator[None]:
     with path.open("w", encoding="utf-8") as handle:
         handler = logging.StreamHandler(handle)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(RedactingFilter())  # no key or password reaches a job log
         root = logging.getLogger()
         root.addHandler(handler)
         root.setLevel(logging.WARNING)  # Qiskit logs every transpiler pass at INFO

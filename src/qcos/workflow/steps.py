@@ -25,6 +25,7 @@ from qcos.circuits.sweep import CircuitSpec
 from qcos.circuits.templates import compile_specs
 from qcos.exceptions import ConfigError
 from qcos.qvm.chunking import AUTO, parse_chunk_shots
+from qcos.redact import mask
 from qcos.results.counts import (
     COUNTS_FORMAT,
     atomic_write_text,
@@ -177,7 +178,7 @@ def dispatch_batch(
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     if run_record_path is not None:
-        atomic_write_text(run_record_path, canonical_json(record))
+        atomic_write_text(run_record_path, canonical_json(mask(record)))  # no secret in run records
     logger.info("%s: simulated %d circuit(s), reused %d, in %.3fs", batch, len(to_run), len(reused), record["wall_s"])
     return record
 
