@@ -43,6 +43,10 @@ class NodeExecutionError(QcosError):
         self.node_id = node_id
 
 
+class PeerSilentError(QcosError):
+    """A peer answered neither a request nor a liveness probe for ``liveness_s`` seconds (hung or frozen)."""
+
+
 class NoEligibleNodeError(QcosError):
     """No healthy node can take a circuit (too wide, or every node failed)."""
 

@@ -20,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from qcos.exceptions import NodeExecutionError, QasmError
+from qcos.exceptions import NodeExecutionError, PeerSilentError, QasmError
 from qcos.providers.base import Counts, NodeProvider, ShotTask, TaskOutcome
+from qcos.providers.liveness import DEFAULT_LIVENESS_S, watched_send
 from qcos.providers.spec import NodeType, QPUNodeSpec
 
 if TYPE_CHECKING:
@@ -144,6 +145,7 @@ class CustomRESTProvider(NodeProvider):
         self._nodes: list[QPUNodeSpec] = []
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
+        self._watch_client: httpx.Client | None = None
         self._capabilities: dict[str, dict[str, Any]] = {}
         #: An httpx transport to use instead of the network (unit tests: httpx.MockTransport).
         self.transport: httpx.BaseTransport | None = None
@@ -168,6 +170,7 @@ class CustomRESTProvider(NodeProvider):
         weight: float = 1.0,
         batch: bool | None = None,
         batch_size: int = 256,
+        liveness_s: float | None = DEFAULT_LIVENESS_S,
     ) -> list[QPUNodeSpec]:
         """One node per entry of ``endpoints`` (``custom-rest-0``, ...).
 
@@ -175,12 +178,14 @@ class CustomRESTProvider(NodeProvider):
         always, False never. ``verify``: TLS verification, or a CA bundle path. Proxy
         variables in the environment are ignored; pass ``proxy`` to use one. The API key is
         ``api_key`` itself, or read from ``$api_key_env`` or the first line of ``api_key_file``.
+        ``liveness_s``: while a request to a qcos bridge is outstanding, ``/health`` is probed;
+        this many seconds without any answer abort it and its chunks run elsewhere (None: off).
         """
         from qcos.providers.keys import resolve_api_key
 
         api_key = resolve_api_key(api_key, api_key_env, api_key_file)
         self.configure(timeout_s=timeout_s, retries=retries, backoff_s=backoff_s, verify=verify, proxy=proxy,
-                       batch=batch, batch_size=batch_size)
+                       batch=batch, batch_size=batch_size, liveness_s=liveness_s)
         nodes = build_rest_nodes(endpoints, id_prefix=self.ID_PREFIX, max_qubits=max_qubits, api_key=api_key,
                                  tags=tags, capacity=capacity, weight=weight)
         self.adopt(nodes)
@@ -196,6 +201,7 @@ class CustomRESTProvider(NodeProvider):
         proxy: str | None = None,
         batch: bool | None = None,
         batch_size: int = 256,
+        liveness_s: float | None = DEFAULT_LIVENESS_S,
     ) -> None:
         """Set the HTTP behaviour (validated; ValueError names the bad value)."""
         if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s > 0:
@@ -212,6 +218,10 @@ class CustomRESTProvider(NodeProvider):
             raise ValueError(f"batch must be True, False or None (auto), got {batch!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if liveness_s is not None and (isinstance(liveness_s, bool) or not isinstance(liveness_s, (int, float))
+                                       or not liveness_s > 0):
+            raise ValueError(f"liveness_s must be a positive number of seconds or None (off), got {liveness_s!r}")
+        self.liveness_s = None if liveness_s is None else float(liveness_s)
         self.timeout_s = float(timeout_s)
         self.retries = retries
         self.backoff_s = float(backoff_s)
@@ -220,9 +230,10 @@ class CustomRESTProvider(NodeProvider):
         self.batch = batch
         self.batch_size = batch_size
         with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+            clients, self._client, self._watch_client = (self._client, self._watch_client), None, None
+        for client in clients:
+            if client is not None:
+                client.close()
 
     def adopt(self, nodes: Iterable[QPUNodeSpec]) -> None:
         """Make this provider health-check and serve ``nodes`` (built by build_rest_nodes)."""
@@ -249,22 +260,32 @@ class CustomRESTProvider(NodeProvider):
         """The shared pooled client (created on first use, thread-safe)."""
         with self._lock:
             if self._client is None:
-                import httpx
-
-                verify: bool | ssl.SSLContext = self.verify
-                if isinstance(self.verify, str):
-                    verify = ssl.create_default_context(cafile=self.verify)
-                size = max(10, 2 * len(self._nodes))
-                self._client = httpx.Client(
-                    timeout=httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s)),
-                    limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-                    verify=verify,
-                    proxy=self.proxy,
-                    trust_env=False,
-                    transport=self.transport,
-                    headers={"User-Agent": "qcos-custom-rest"},
-                )
+                self._client = self._new_client(keepalive=True)
             return self._client
+
+    def watch_client(self) -> httpx.Client:
+        """The client of watched requests: a fresh connection each, so a hung one can be cut alone."""
+        with self._lock:
+            if self._watch_client is None:
+                self._watch_client = self._new_client(keepalive=False)
+            return self._watch_client
+
+    def _new_client(self, *, keepalive: bool) -> httpx.Client:
+        import httpx
+
+        verify: bool | ssl.SSLContext = self.verify
+        if isinstance(self.verify, str):
+            verify = ssl.create_default_context(cafile=self.verify)
+        size = max(10, 2 * len(self._nodes))
+        return httpx.Client(
+            timeout=httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s)),
+            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size if keepalive else 0),
+            verify=verify,
+            proxy=self.proxy,
+            trust_env=False,
+            transport=self.transport,
+            headers={"User-Agent": "qcos-custom-rest"},
+        )
 
     def _headers(self, node: QPUNodeSpec) -> dict[str, str]:
         key = node.credentials.get("api_key")
@@ -284,7 +305,7 @@ class CustomRESTProvider(NodeProvider):
             if attempt:
                 self._sleep_before_retry(attempt, response)
             try:
-                response = self.client().post(url, content=body, headers=headers, timeout=timeout)
+                response = self._send(node, endpoint, url, body, headers, timeout)
             except (httpx.ReadTimeout, httpx.WriteTimeout) as error:
                 raise NodeExecutionError(
                     node.node_id, f"{display_endpoint(endpoint)}{path} gave no answer within {read_timeout:g}s "
@@ -302,6 +323,38 @@ class CustomRESTProvider(NodeProvider):
         if response is None:
             raise EndpointUnreachable(node.node_id, f"{where} failed after {self.retries + 1} attempt(s): {last_problem}")
         return response  # pragma: no cover - the loop returns the last answer itself
+
+    def _send(self, node: QPUNodeSpec, endpoint: str, url: str, body: bytes, headers: dict[str, str],
+              timeout: httpx.Timeout) -> httpx.Response:
+        """POST, watched for liveness when the peer is a qcos bridge and the request may outlast ``liveness_s``."""
+        liveness_s = self.liveness_s
+        with self._lock:
+            is_bridge = self._capabilities.get(endpoint, {}).get("batch") is True
+        if liveness_s is None or not is_bridge or (timeout.read or 0) <= liveness_s:
+            return self.client().post(url, content=body, headers=headers, timeout=timeout)
+
+        def send(extensions: dict[str, Any]) -> httpx.Response:
+            return self.watch_client().post(url, content=body, headers=headers, timeout=timeout,
+                                            extensions=extensions)
+
+        try:
+            return watched_send(send, lambda probe_s: self._answers(endpoint, probe_s), liveness_s=liveness_s,
+                                what=f"{display_endpoint(endpoint)} (node {node.node_id})")
+        except PeerSilentError as error:
+            for other in self.nodes:
+                if other.credentials.get("endpoint") == endpoint:
+                    other.mark_offline(f"{UNHEALTHY}: {display_endpoint(endpoint)}: stopped answering")
+            raise EndpointUnreachable(node.node_id, str(error)) from error
+
+    def _answers(self, endpoint: str, timeout_s: float) -> bool:
+        """True when ``/health`` answers anything (even 503: a busy peer is alive) within ``timeout_s``."""
+        import httpx
+
+        try:
+            self.client().get(endpoint + "/health", timeout=timeout_s)
+        except httpx.HTTPError:
+            return False
+        return True
 
     def _sleep_before_retry(self, attempt: int, response: httpx.Response | None) -> None:
         delay = self.backoff_s * (2 ** (attempt - 1)) * (0.5 + random.random())
@@ -364,6 +417,10 @@ class CustomRESTProvider(NodeProvider):
                 piece = [tasks[i] for i in indices]
                 try:
                     results = self._run_batch(piece, node_spec, text_of)
+                except EndpointUnreachable as error:  # do not send the next pieces to a dead peer
+                    for index in sendable[start:]:
+                        outcomes[index] = error
+                    break
                 except NodeExecutionError as error:
                     results = [error] * len(piece)
                 for index, result in zip(indices, results, strict=True):
@@ -494,9 +551,10 @@ class CustomRESTProvider(NodeProvider):
 
     def close(self) -> None:
         with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+            clients, self._client, self._watch_client = (self._client, self._watch_client), None, None
+        for client in clients:
+            if client is not None:
+                client.close()
 
 
 def check_counts(counts: object, shots: int, node_id: str, where: str) -> Counts:

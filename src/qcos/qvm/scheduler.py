@@ -143,7 +143,7 @@ class ChunkScheduler:
         node_id, max_qubits = handle.spec.node_id, handle.spec.max_qubits
         with self._cond:
             while True:
-                if node_id in self._dead:
+                if node_id in self._dead or not handle.spec.online:  # a provider may mark it offline mid-run
                     return []
                 eligible = [c for c in self._pending if c.width <= max_qubits and node_id not in c.failed_on]
                 if eligible:

@@ -80,6 +80,7 @@ class SSHBridgeProvider(CustomRESTProvider):
         retries: int = 2,
         batch: bool | None = None,
         tags: Sequence[str] | None = None,
+        liveness_s: float | None = 10.0,
     ) -> list[QPUNodeSpec]:
         """Open (or reuse) the tunnel to ``host`` and return ``n_workers`` nodes through it.
 
@@ -104,7 +105,7 @@ class SSHBridgeProvider(CustomRESTProvider):
             raise ValueError(f"reconnect_wait_s must be >= 0 seconds, got {reconnect_wait_s!r}")
         if self._tunnel_args:
             raise ValueError("this SSHBridgeProvider already built its nodes; use one provider per ClusterBuilder.add")
-        self.configure(timeout_s=timeout_s, retries=retries, batch=batch)
+        self.configure(timeout_s=timeout_s, retries=retries, batch=batch, liveness_s=liveness_s)
         self.host = host
         self.reconnect_wait_s = float(reconnect_wait_s)
         self._tunnel_args = {
