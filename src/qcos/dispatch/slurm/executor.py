@@ -453,9 +453,7 @@ class SlurmDispatcher:
                 + (f" (arrays {arrays})" if arrays else ""))
 
     def _progress_add(self, n: int) -> None:
-        show = self.settings.progress
-        if show is None:
-            show = sys.stderr.isatty()
+        show = self.settings.progress  # None: no bar of its own (DistributedQVM shows one on a TTY)
         if not show or n <= 0:
             return
         with self._cond:
