@@ -105,7 +105,9 @@ class DispatchProgress:
         return format_line(self._state(), self.total, time.monotonic() - self._started, [e for e in extras if e])
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        deadline = time.monotonic() + self.interval_s
+        while not self._stop.wait(max(0.0, deadline - time.monotonic())):  # drift-free: one line per interval
+            deadline += self.interval_s
             try:
                 logger.info("%s", self.line())
             except Exception:  # pragma: no cover - never let progress kill a run
