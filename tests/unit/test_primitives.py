@@ -292,7 +292,7 @@ def test_backend_estimator_v2_matches_statevector_estimator(one_node):
 
 def test_backend_rejects_bad_options_and_handles_unmeasured_circuits(one_node):
     backend = QcosBackend(one_node)
-    with pytest.raises(PrimitiveError, match=r"unknown option\(s\) \['shot'\].*valid options are: memory, seed_simulator, shots"):
+    with pytest.raises(PrimitiveError, match=r"unknown option\(s\) \['shot'\].*valid options are: memory, parameter_binds, seed_simulator, shots"):
         backend.run(bell(), shot=10)
     with pytest.raises(ValueError, match="shots must be a positive integer"):
         backend.run(bell(), shots=0)
@@ -350,3 +350,32 @@ def test_jobs_submitted_together_each_get_their_own_counts(one_node):
         assert job.result()[0].data.c.get_counts() == {format(i, "06b"): 50}
     for i, job in enumerate(backend_jobs):
         assert job.result().get_counts() == {format(i, "06b"): 50}
+
+
+def test_too_wide_circuits_name_the_widest_node():
+    from qiskit.transpiler.exceptions import TranspilerError
+
+    from qcos.exceptions import NoEligibleNodeError
+
+    with ClusterBuilder().add("local_cpu", n_nodes=1, max_qubits=3).build() as registry:
+        with pytest.raises(NoEligibleNodeError, match="needs 4 qubits.*max_qubits >= 4"):
+            Sampler(registry).run([ghz(4)]).result()
+        backend = QcosBackend(registry)
+        assert backend.num_qubits == 3
+        with pytest.raises(TranspilerError):
+            transpile(ghz(4), backend)
+
+
+def test_backend_parameter_binds_like_aer(one_node):
+    backend = QcosBackend(one_node)
+    circuit = rotation()
+    theta = next(iter(circuit.parameters))
+    result = backend.run([circuit, bell()], parameter_binds=[{theta: [0.0, np.pi]}, {}], shots=200, seed_simulator=1).result()
+    assert len(result.results) == 3
+    assert result.get_counts(0) == {"00": 200}
+    assert set(result.get_counts(1)) == {"01", "11"} and sum(result.get_counts(1).values()) == 200
+    assert set(result.get_counts(2)) == {"00", "11"}
+    with pytest.raises(PrimitiveError, match=r"parameter_binds\[0\].*missing \['theta'\]"):
+        backend.run([circuit], parameter_binds=[{}])
+    with pytest.raises(PrimitiveError, match="one {parameter: \\[values\\]} mapping per circuit"):
+        backend.run([circuit], parameter_binds={theta: [0.1]})

@@ -68,7 +68,7 @@ class QcosBackend(BackendV2):
 
     @classmethod
     def _default_options(cls) -> Options:
-        return Options(shots=1024, seed_simulator=None, memory=False)
+        return Options(shots=1024, seed_simulator=None, memory=False, parameter_binds=None)
 
     def run(self, run_input: QuantumCircuit | Sequence[QuantumCircuit], **options: Any) -> QcosJob:
         """Submit circuits to the cluster; returns at once with a running job."""
@@ -78,6 +78,9 @@ class QcosBackend(BackendV2):
             if not isinstance(circuit, QuantumCircuit):
                 raise PrimitiveError(f"QcosBackend.run: circuit #{index} is a {type(circuit).__name__}, not a QuantumCircuit")
         settings = self._run_settings(options)
+        binds = settings.pop("parameter_binds")
+        if binds is not None:
+            circuits = expand_binds(circuits, binds)
         job_id = str(uuid.uuid4())
         job = QcosJob(self, job_id, lambda: self._execute(circuits, job_id, **settings))
         job.submit()
@@ -95,7 +98,8 @@ class QcosBackend(BackendV2):
         seed = settings["seed_simulator"]
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise PrimitiveError(f"QcosBackend.run: seed_simulator must be a non-negative integer or None, got {seed!r}")
-        return {"shots": int(shots), "seed": None if seed is None else int(seed), "memory": bool(settings["memory"])}
+        return {"shots": int(shots), "seed": None if seed is None else int(seed), "memory": bool(settings["memory"]),
+                "parameter_binds": settings["parameter_binds"]}
 
     def _execute(self, circuits: list[QuantumCircuit], job_id: str, *, shots: int, seed: int | None, memory: bool) -> Result:
         measured = [i for i, c in enumerate(circuits) if c.num_clbits]
@@ -134,3 +138,25 @@ class QcosBackend(BackendV2):
 
     def __repr__(self) -> str:
         return f"<QcosBackend {self.name!r} {len(self._qvm.registry.nodes)} node(s), {self._num_qubits} qubits>"
+
+
+def expand_binds(circuits: list[QuantumCircuit], binds: Sequence[Any]) -> list[QuantumCircuit]:
+    """Aer's ``parameter_binds``: one ``{parameter: [values]}`` per circuit, one experiment per value."""
+    if isinstance(binds, dict) or len(binds) != len(circuits):
+        raise PrimitiveError(f"QcosBackend.run: parameter_binds needs one {{parameter: [values]}} mapping per circuit "
+                             f"({len(circuits)}), got {binds!r:.200}")
+    expanded = []
+    for index, (circuit, bind) in enumerate(zip(circuits, binds, strict=True)):
+        missing = sorted(p.name for p in set(circuit.parameters) - set(bind))
+        extra = sorted(str(p) for p in set(bind) - set(circuit.parameters))
+        if missing or extra:
+            raise PrimitiveError(f"QcosBackend.run: parameter_binds[{index}] for circuit {circuit.name!r}: "
+                                 f"missing {missing}, not in the circuit {extra}")
+        values = {p: np.atleast_1d(np.asarray(v, dtype=float)) for p, v in bind.items()}
+        lengths = sorted({len(v) for v in values.values()})
+        if len(lengths) > 1:
+            raise PrimitiveError(f"QcosBackend.run: parameter_binds[{index}] lists values of lengths {lengths}; "
+                                 "give every parameter the same number")
+        for k in range(lengths[0] if lengths else 1):
+            expanded.append(circuit.assign_parameters({p: float(v[k]) for p, v in values.items()}))
+    return expanded
