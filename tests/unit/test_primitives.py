@@ -379,3 +379,31 @@ def test_backend_parameter_binds_like_aer(one_node):
         backend.run([circuit], parameter_binds=[{}])
     with pytest.raises(PrimitiveError, match="one {parameter: \\[values\\]} mapping per circuit"):
         backend.run([circuit], parameter_binds={theta: [0.1]})
+
+
+# -- noise (DistributedQVM run options) -------------------------------------
+def readout_noise(p: float):
+    from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error
+
+    model = NoiseModel(basis_gates=["cx", "rz", "sx", "x"])
+    model.add_all_qubit_quantum_error(depolarizing_error(0.001, 2), ["cx"])
+    model.add_all_qubit_readout_error(ReadoutError([[1 - p, p], [p, 1 - p]]))
+    return model
+
+
+def test_noise_reaches_sampler_estimator_and_backend(one_node, monkeypatch):
+    calls = {"node": 0}
+    original = aer.pass_manager
+    monkeypatch.setattr(aer, "pass_manager", lambda *a, **k: (calls.__setitem__("node", calls["node"] + 1), original(*a, **k))[1])
+    options = {"options": {"noise_model": readout_noise(0.1)}}
+    counts = Sampler(one_node, seed=1, **options).run([(rotation(), [[0.0]])], shots=4000).result()[0].data.meas.get_counts(0)
+    assert 0.75 < counts["00"] / 4000 < 0.87  # (1 - 0.1)^2 = 0.81 of the shots stay 00
+    assert calls["node"] == 0  # the template was compiled to the noise model's gates once
+    circuit = rotation()
+    circuit.remove_final_measurements()
+    evs = Estimator(one_node, seed=1, **options).run([(circuit, SparsePauliOp("ZZ"), [[0.0]])]).result()[0].data.evs
+    assert abs(evs[0] - 0.64) < 0.08  # <ZZ> = (1 - 2p)^2
+    backend = QcosBackend(one_node, **options)
+    assert "rzz" not in backend.operation_names and "cx" in backend.operation_names
+    noisy = backend.run(transpile(basis(0, 2), backend), shots=4000, seed_simulator=1).result().get_counts()
+    assert 0.75 < noisy["00"] / 4000 < 0.87, noisy

@@ -55,7 +55,7 @@ class QcosBackend(BackendV2):
 
     @property
     def target(self) -> Target:
-        return aer_target(self._num_qubits)
+        return aer_target(self._num_qubits, getattr(self._qvm, "options", None))
 
     @property
     def max_circuits(self) -> None:

@@ -68,7 +68,7 @@ class Estimator(BaseEstimatorV2):
         self._qvm = make_qvm(cluster, qvm_options, owner="Estimator")
         self._default_precision = float(default_precision)
         self._seed = None if seed is None else int(seed)
-        self._templates = TemplateCache(self._qvm.optimization_level)
+        self._templates = TemplateCache(self._qvm.optimization_level, getattr(self._qvm, "options", None))
 
     @property
     def default_precision(self) -> float:
@@ -100,16 +100,17 @@ class Estimator(BaseEstimatorV2):
         jobs: list[Job] = []
         occurrences: dict[str, int] = {}
         for pub in pubs:
-            template = self._templates.get(pub.circuit, max(widest, pub.circuit.num_qubits))
+            num_qubits = max(widest, pub.circuit.num_qubits)
+            template = self._templates.get(pub.circuit, num_qubits)
             occurrence = occurrences.get(template.fingerprint, 0)
             occurrences[template.fingerprint] = occurrence + 1
-            plans.append(self._plan(pub, template, occurrence, jobs))
+            plans.append(self._plan(pub, template, num_qubits, occurrence, jobs))
         record = run_jobs(self._qvm, jobs, self._seed)
         results = [self._pub_result(plan, record) for plan in plans]
         metadata = {"version": 2, "seed": record.seed, "nodes": record.nodes, "wall_s": round(record.wall_s, 6)}
         return PrimitiveResult(results, metadata=metadata)
 
-    def _plan(self, pub: EstimatorPub, template: Template, occurrence: int, jobs: list[Job]) -> _Plan:
+    def _plan(self, pub: EstimatorPub, template: Template, num_qubits: int, occurrence: int, jobs: list[Job]) -> _Plan:
         """Bind the measured circuits each point needs and append them to ``jobs``."""
         started = time.perf_counter()
         shape = pub.parameter_values.shape
@@ -127,7 +128,10 @@ class Estimator(BaseEstimatorV2):
         for b, basis in enumerate(bases):
             served = set(basis.labels)
             wanted = [p for p in sorted(needed) if needed[p] & served]
-            measured = Template(pub.circuit, measured_circuit(template.circuit, basis, physical), template.fingerprint, 0.0)
+            circuit = measured_circuit(template.circuit, basis, physical)
+            if not self._templates.native(circuit, num_qubits):  # e.g. a noise model without h/sdg
+                circuit = self._templates.compile(circuit, num_qubits)
+            measured = Template(pub.circuit, circuit, template.fingerprint, 0.0)
             for point, circuit in zip(wanted, measured.bind(values[wanted]), strict=True):
                 circuit.name = f"{pub.circuit.name}[{point}]/{basis.label}"
                 plan.jobs[point, b] = len(jobs)

@@ -51,7 +51,7 @@ class Sampler(BaseSamplerV2):
         self._qvm = make_qvm(cluster, qvm_options, owner="Sampler")
         self._default_shots = int(default_shots)
         self._seed = None if seed is None else int(seed)
-        self._templates = TemplateCache(self._qvm.optimization_level)
+        self._templates = TemplateCache(self._qvm.optimization_level, getattr(self._qvm, "options", None))
 
     @property
     def default_shots(self) -> int:

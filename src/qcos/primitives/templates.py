@@ -11,14 +11,16 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.primitives.containers import BindingsArray
 
-from qcos.primitives.target import template_pass_manager
+from qcos.primitives.target import aer_target, is_native, template_pass_manager
 from qcos.qvm.seeds import circuit_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -64,8 +66,10 @@ class Template:
 class TemplateCache:
     """Transpiled templates reused across ``run`` calls (a VQE loop sends one circuit many times)."""
 
-    def __init__(self, optimization_level: int = 1, capacity: int = 64) -> None:
+    def __init__(self, optimization_level: int = 1, options: Mapping[str, Any] | None = None,
+                 capacity: int = 64) -> None:
         self.optimization_level = optimization_level
+        self.options = dict(options or {})  # the DistributedQVM's run options (a noise model narrows the gates)
         self.capacity = capacity
         self._templates: OrderedDict[tuple, Template] = OrderedDict()
         self._lock = threading.Lock()
@@ -81,7 +85,7 @@ class TemplateCache:
                 self._templates.move_to_end(key)
                 return template
         started = time.perf_counter()
-        transpiled = template_pass_manager(num_qubits, self.optimization_level).run(circuit)
+        transpiled = self.compile(circuit, num_qubits)
         template = Template(circuit, transpiled, fingerprint, time.perf_counter() - started)
         logger.debug("transpiled template %r (%d parameters) in %.3fs", circuit.name,
                      circuit.num_parameters, template.transpile_s)
@@ -90,3 +94,11 @@ class TemplateCache:
             while len(self._templates) > self.capacity:
                 self._templates.popitem(last=False)
         return template
+
+    def compile(self, circuit: QuantumCircuit, num_qubits: int) -> QuantumCircuit:
+        """``circuit`` transpiled for the cluster's Aer target (no caching)."""
+        return template_pass_manager(num_qubits, self.optimization_level, self.options).run(circuit)
+
+    def native(self, circuit: QuantumCircuit, num_qubits: int) -> bool:
+        """Whether the nodes run ``circuit`` as it is (no second transpile on a node)."""
+        return is_native(circuit, aer_target(num_qubits, self.options))
