@@ -244,3 +244,26 @@ def test_pool_queue_limit_and_timeout():
         pool.close()
     assert timed_out.code == TIMEOUT and "1s" in timed_out.message
     assert done.ok and sum(done.counts.values()) == 10
+
+
+def test_a_worker_that_exits_by_itself_is_reported_with_its_own_exit_code():
+    """Exit code 1 (e.g. a crash the interpreter turned into sys.exit(1)) must not read as -9 (our kill)."""
+    import subprocess
+    import sys
+    from multiprocessing.connection import Connection
+
+    from qcos.bridge.workers import CRASHED, Job, WorkerConfig, WorkerProcess
+
+    parent, child = socket.socketpair()
+    worker = WorkerProcess(WorkerConfig(), 0)
+    # a stand-in child: reads one message, closes its end (as a dying worker's cleanup does), then
+    # takes a moment to exit with code 1 while the parent already sees the closed channel
+    worker.process = subprocess.Popen(
+        [sys.executable, "-c", "import os, sys, time; fd = int(sys.argv[1]); os.read(fd, 1); os.close(fd); "
+         "time.sleep(0.5); sys.exit(1)",
+         str(child.fileno())], pass_fds=(child.fileno(),))
+    child.close()
+    worker.conn = Connection(parent.detach())
+    results, replace = worker.exchange([Job(GHZ3, 10, None, None)], timeout_s=60)
+    assert replace and results[0].code == CRASHED
+    assert "exit code 1)" in results[0].message

@@ -47,3 +47,19 @@ def test_load_file_names_circuit_after_file(tmp_path):
     (tmp_path / "bin.qasm").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(QasmError, match="not UTF-8"):
         load_file(tmp_path / "bin.qasm")
+
+
+def test_includes_resolve_only_to_qiskit_s_bundled_files(tmp_path, monkeypatch) -> None:
+    """A planted file in the working directory is never read (a bridge's or a Slurm task's cwd)."""
+    load_text = loads
+    for name in ("stdgates.inc", "qelib1.inc", "evil.inc"):
+        (tmp_path / name).write_text("gate evil a { x a; }\n")
+    monkeypatch.chdir(tmp_path)
+    for text, where in (('OPENQASM 2.0;\ninclude "stdgates.inc";\nqreg q[1];\nevil q[0];\n', "line 2"),
+                        ('OPENQASM 3.0;\n\ninclude "qelib1.inc";\nqubit[1] q;\nevil q[0];\n', "line 3"),
+                        ("OPENQASM 3.0;\ninclude 'evil.inc';\nqubit[1] q;\n", "line 2")):
+        with pytest.raises(QasmError, match=rf"{where}: include '.*' is not allowed"):
+            load_text(text)
+    assert load_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\nh q[0];\n').count_ops() == {"h": 1}
+    assert load_text('OPENQASM 3.0;\n// include "evil.inc";\ninclude "stdgates.inc";\nqubit[1] q;\nh q[0];\n'
+                     ).count_ops() == {"h": 1}

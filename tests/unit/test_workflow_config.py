@@ -46,6 +46,7 @@ def test_defaults_are_filled() -> None:
         ({"circuits": GHZ, "cluster": [{"provider": "local_cpuu"}]}, "config: cluster[0].provider: unknown provider 'local_cpuu'; registered:"),
         ({"circuits": GHZ, "cluster": [{"provider": "local_cpu", "nodes": 2}]}, "allowed keys: provider, n_nodes"),
         ({"circuits": GHZ, "experiment": "a/b"}, "config: experiment: 'a/b' does not match"),
+        ({"circuits": GHZ, "experiment": "demo\n"}, "config: experiment: 'demo\\n' does not match"),
         ({"circuits": GHZ, "dispatch": {"chunk_shots": "lots"}}, "config: dispatch.chunk_shots: 'lots' is not one of ['auto']"),
         ({"circuits": GHZ, "dispatch": {"chunk_shots": 0}}, "config: dispatch.chunk_shots: 0 is less than the minimum of 1"),
     ],

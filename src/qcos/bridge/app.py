@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from qcos.bridge.auth import BearerAuth
 from qcos.bridge.models import BatchRequest, CircuitRequest, describe_validation_error
@@ -237,6 +238,9 @@ async def _read_json(request: Request, auth: BearerAuth, settings: BridgeSetting
                                    "bytes (--max-body-mb); send fewer circuits per request")
     try:
         raw = await asyncio.wait_for(_read_body(request, limit), timeout=settings.body_timeout_s)
+    except ClientDisconnect:  # the client hung up mid-body: nobody to answer, nothing went wrong here
+        logger.info("client of %s hung up while sending its request body", request.url.path)
+        raise HTTPProblem(499, "client closed the request while sending it") from None
     except TimeoutError:
         raise HTTPProblem(408, f"the request body did not arrive within {settings.body_timeout_s:g}s "
                                "(--body-timeout-s)") from None

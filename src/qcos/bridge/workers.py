@@ -10,6 +10,7 @@ or crashing simulation never takes the server down or blocks other requests for 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -155,6 +156,9 @@ class WorkerProcess:
                 ready = conn.poll(timeout_s)
                 message = conn.recv() if ready else None
             except (EOFError, OSError):
+                if self.process is not None:  # the channel closes as the process exits: let it finish
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self.process.wait(timeout=2.0)  # its own exit code, not the -9 of our kill
                 self.kill()
                 code = self.process.returncode if self.process is not None else None
                 results.append(JobResult(CRASHED, message=f"the worker process died (exit code {code}); it was replaced"))

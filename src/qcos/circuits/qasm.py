@@ -15,6 +15,9 @@ logger = logging.getLogger(__name__)
 
 _VERSION = re.compile(r"^\s*OPENQASM\s+(\d+)(?:\.\d+)?\s*;", re.MULTILINE)
 _COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
+_INCLUDE = re.compile(r"\binclude\s*(?:\"([^\"\n]*)\"|'([^'\n]*)')")
+#: the include each version may name: the standard library bundled in Qiskit, never a file on disk
+BUNDLED_INCLUDES = {2: "qelib1.inc", 3: "stdgates.inc"}
 
 
 def qasm_version(text: str) -> int:
@@ -37,7 +40,9 @@ def loads(text: str, *, source: str = "<string>") -> QuantumCircuit:
     """
     if not isinstance(text, str) or not text.strip():
         raise QasmError(f"{source}: empty OpenQASM program")
-    if qasm_version(text) == 2:
+    version = qasm_version(text)
+    check_includes(text, version, source)
+    if version == 2:
         return _loads_qasm2(text, source)
     try:
         with warnings.catch_warnings():
@@ -50,6 +55,24 @@ def loads(text: str, *, source: str = "<string>") -> QuantumCircuit:
             raise QasmError(f"{source}: invalid OpenQASM 3: {_describe_qasm3_error(error)}") from error
         finally:
             logger.debug("Rust OpenQASM 3 importer declined %s: %s", source, fast_error)
+
+
+def check_includes(text: str, version: int, source: str = "<string>") -> None:
+    """QasmError unless every ``include`` names the standard library Qiskit bundles for ``version``.
+
+    The parsers would otherwise read any other file (or a planted ``stdgates.inc`` in an
+    OpenQASM 2 program) from the current directory of whoever parses: a bridge, a Slurm task.
+    """
+    code = _COMMENTS.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+    allowed = BUNDLED_INCLUDES[version]
+    for match in _INCLUDE.finditer(code):
+        name = match.group(1) if match.group(1) is not None else match.group(2)
+        if name != allowed:
+            line = code.count("\n", 0, match.start()) + 1
+            raise QasmError(
+                f"{source}: line {line}: include {name!r} is not allowed: OpenQASM {version} programs may only "
+                f"include Qiskit's bundled {allowed!r}; define the gates in the program instead"
+            )
 
 
 def load_file(path: str | Path) -> QuantumCircuit:
@@ -81,7 +104,7 @@ def dumps(circuit: QuantumCircuit) -> str:
 
 def _loads_qasm2(text: str, source: str) -> QuantumCircuit:
     try:
-        return qasm2.loads(text, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
+        return qasm2.loads(text, include_path=(), custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
     except qasm2.QASM2ParseError as error:
         message = str(error).replace("<input>:", "line ", 1)
         raise QasmError(f"{source}: invalid OpenQASM 2: {message}") from error

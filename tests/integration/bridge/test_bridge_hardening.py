@@ -115,3 +115,18 @@ def test_connections_beyond_the_cap_are_closed_on_arrival(bridge_log_dir):
         assert "--max-connections 3" in server.log()
     finally:
         server.stop()
+
+
+def test_client_hanging_up_mid_body_is_a_quiet_log_line(bridge):
+    seen = len(bridge.log())
+    with socket.create_connection(("127.0.0.1", _port(bridge)), timeout=20) as sock:
+        sock.sendall(b"POST /run-circuit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     + f"Authorization: Bearer {bridge.api_key}\r\nContent-Length: 1000\r\n\r\n".encode()
+                     + b'{"qasm": "OPEN')
+    for _ in range(600):
+        if "hung up while sending its request body" in bridge.log()[seen:]:
+            break
+        time.sleep(0.1)
+    log = bridge.log()[seen:]
+    assert "hung up while sending its request body" in log
+    assert "unexpected bridge error" not in log and "Traceback" not in log
