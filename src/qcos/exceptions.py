@@ -85,3 +85,18 @@ class DispatchError(QcosError):
 
 class PrimitiveError(QcosError, ValueError):
     """A Sampler, Estimator or QcosBackend was given an option or input it cannot use."""
+
+
+class CircuitError(NodeExecutionError):
+    """A chunk failed because of its circuit: any node would fail it the same way.
+
+    The scheduler does not retry it on other nodes and does not count it against the node.
+    """
+
+
+class WorkerError(QcosError):
+    """An Aer worker process could not start or misbehaved."""
+
+
+class WorkerPoolUnavailable(WorkerError):
+    """No worker can take a job now (the pool is closed, or every worker is down)."""

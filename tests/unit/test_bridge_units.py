@@ -15,8 +15,10 @@ from qcos.bridge.auth import BearerAuth
 from qcos.bridge.cli import add_bridge_commands, settings_from_args
 from qcos.bridge.server import bind_socket, make_pool
 from qcos.bridge.settings import BridgeSettings, load_api_key
-from qcos.bridge.worker_main import CIRCUIT, OK, QASM, Runner, check_includes, check_sizes
 from qcos.exceptions import BridgeError, ConfigError
+from qcos.workers import CIRCUIT, MEMORY, OK, QASM
+from qcos.workers.aer import Runner
+from qcos.workers.guard import Limits, check_includes, check_sizes
 
 GHZ3 = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[3] q;\nbit[3] c;\nh q[0];\ncx q[0], q[1];\ncx q[1], q[2];\nc = measure q;\n'
 
@@ -120,30 +122,30 @@ def test_only_standard_includes_are_allowed():
 
 
 def test_size_checks_happen_before_parsing():
-    assert check_sizes(GHZ3, 3) is None
-    assert "declares 4 qubits" in check_sizes("qreg a[2];\nqreg b[2];", 3)
-    assert check_sizes("// qubit[99] q;\nqubit[2] q;", 3) is None
-    assert "declares 11 qubits" in check_sizes("qubit[1] q; x $10;", 5)
-    assert "classical bits" in check_sizes("bit[1000001] c;", 5)
+    assert check_sizes(GHZ3, Limits(max_qubits=3)) is None
+    assert "declares 4 qubits" in check_sizes("qreg a[2];\nqreg b[2];", Limits(max_qubits=3))
+    assert check_sizes("\nqubit[2] q;", Limits(max_qubits=3)) is None
+    assert "declares 11 qubits" in check_sizes("qubit[1] q; x $10;", Limits(max_qubits=5))
+    assert "classical bits" in check_sizes("bit[1000001] c;", Limits(max_qubits=5))
 
 
 @pytest.fixture(scope="module")
 def runner():
-    return Runner({"max_qubits": 4, "device": "CPU", "threads": 1})
+    return Runner({"max_qubits": 4, "base_options": {"device": "CPU", "max_parallel_threads": 1}})
 
 
 def test_runner_codes(runner):
-    code, counts = runner.run_one(GHZ3, 100, 7, None)
+    code, counts = runner.run_one(GHZ3, 100, 7, {})
     assert code == OK and sum(counts.values()) == 100 and set(counts) <= {"000", "111"}
-    assert runner.run_one(GHZ3, 100, 7, "stabilizer")[0] == OK
-    assert runner.run_one("garbage", 10, None, None)[0] == QASM
-    code, message = runner.run_one(GHZ3.replace("[3]", "[5]"), 10, None, None)
+    assert runner.run_one(GHZ3, 100, 7, {"method": "stabilizer"})[0] == OK
+    assert runner.run_one("garbage", 10, None, {})[0] == QASM
+    code, message = runner.run_one(GHZ3.replace("[3]", "[5]"), 10, None, {})
     assert code == CIRCUIT and "at most 4" in message
-    assert runner.run_one('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[1] q;\nh q[0];\n', 10, None, None)[0] == CIRCUIT
+    assert runner.run_one('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[1] q;\nh q[0];\n', 10, None, {})[0] == CIRCUIT
 
 
 def test_runner_is_reproducible_with_a_seed(runner):
-    assert runner.run_one(GHZ3, 500, 3, None) == runner.run_one(GHZ3, 500, 3, None)
+    assert runner.run_one(GHZ3, 500, 3, {}) == runner.run_one(GHZ3, 500, 3, {})
 
 
 # -- the app in-process with one real worker -------------------------------------------------
@@ -183,15 +185,17 @@ def test_app_contract(client):
 
 
 def test_workers_run_under_the_memory_cap(client):
+    from qcos.workers.jobs import default_memory_mb, host_memory_mb
+
     health = client.get("/health", headers={"Authorization": "Bearer unit-key"}).json()
-    assert health["worker_memory_mb"] == 4096  # auto: 3 statevectors of 5 qubits + 4 GiB
+    assert health["worker_memory_mb"] == default_memory_mb(1) == max(2048, host_memory_mb())  # auto: RAM / workers
     for pid in health["worker_pids"]:
         try:
             limits = Path(f"/proc/{pid}/limits").read_text()
         except OSError:
             pytest.skip("/proc is not readable here")
         line = next(line for line in limits.splitlines() if line.startswith("Max address space"))
-        assert str(4096 * 2**20) in line
+        assert str(health["worker_memory_mb"] * 2**20) in line
 
 
 def test_out_of_memory_is_reported_as_the_circuit_s_problem(runner, monkeypatch):
@@ -199,8 +203,8 @@ def test_out_of_memory_is_reported_as_the_circuit_s_problem(runner, monkeypatch)
         raise RuntimeError("Aer failed") from MemoryError()
 
     monkeypatch.setattr(runner._aer, "simulate", exhausted)
-    code, message = runner.run_one(GHZ3, 10, None, None)
-    assert code == CIRCUIT and "out of memory" in message
+    code, message = runner.run_one(GHZ3.replace("c = measure", "c = measure "), 10, None, {})
+    assert code == MEMORY and "out of memory" in message
     assert BridgeSettings(device="GPU").memory_limit_mb == 0 and BridgeSettings(worker_memory_mb=0).memory_limit_mb == 0
 
 
@@ -218,11 +222,12 @@ def test_pool_queue_limit_and_timeout():
     """One worker, one queue place: a third request is refused at once; the slow one times out."""
     import asyncio
 
-    from qcos.bridge.workers import TIMEOUT, Job, PoolUnavailable, WorkerConfig, WorkerPool
+    from qcos.bridge.workers import BridgePool, Job, PoolUnavailable
+    from qcos.workers import TIMEOUT, WorkerConfig
 
     slow = Job('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[1] q;\nbit[1] c;\n'
                "for int i in [0:50000000] { h q[0]; }\nc = measure q;\n", 10)
-    pool = WorkerPool(WorkerConfig(threads=1), 1, timeout_s=1.0, max_queue=1)
+    pool = BridgePool(WorkerConfig(base_options={"max_parallel_threads": 1}), 1, timeout_s=1.0, max_queue=1)
     pool.start()
 
     async def scenario():

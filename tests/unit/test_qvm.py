@@ -204,9 +204,9 @@ def test_local_nodes_in_worker_processes_match_in_thread_runs():
     circuits = randoms(8)
     with ClusterBuilder().add("local_cpu", n_nodes=2, processes=True).build() as registry:
         provider = registry.provider_for("local-cpu-0")
-        assert provider.aer_pool is not None and provider.aer_pool.workers == 2
+        assert provider.worker_pool() is not None and provider.worker_pool().size == 2
         in_processes = DistributedQVM(registry, shots=700, seed=5, chunk_shots=200).run_batch(circuits)
     with ClusterBuilder().add("local_cpu", n_nodes=2, processes=False).build() as registry:
-        assert registry.provider_for("local-cpu-0").aer_pool is None
+        assert registry.provider_for("local-cpu-0").worker_pool() is None
         in_threads = DistributedQVM(registry, shots=700, seed=5, chunk_shots=200).run_batch(circuits)
     assert [r.counts for r in in_processes] == [r.counts for r in in_threads]

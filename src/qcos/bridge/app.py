@@ -24,21 +24,28 @@ from starlette.requests import ClientDisconnect
 from qcos.bridge.auth import BearerAuth
 from qcos.bridge.models import BatchRequest, CircuitRequest, describe_validation_error
 from qcos.bridge.settings import BridgeSettings
-from qcos.bridge.worker_main import CIRCUIT, OK, QASM, SIMULATION
-from qcos.bridge.workers import (
+from qcos.bridge.workers import BridgePool, Job, PoolUnavailable
+from qcos.workers import (
+    CIRCUIT,
     CRASHED,
+    MEMORY,
     NOT_RUN,
+    OK,
+    POISON,
+    QASM,
+    SIMULATION,
     TIMEOUT,
-    Job,
-    JobResult,
-    PoolUnavailable,
-    WorkerPool,
+    Outcome,
 )
 
 logger = logging.getLogger(__name__)
 
-#: HTTP status for each job outcome code.
-STATUS_OF = {OK: 200, QASM: 400, CIRCUIT: 422, SIMULATION: 422, TIMEOUT: 504, CRASHED: 500, NOT_RUN: 503}
+#: HTTP status for each job outcome code: what the circuit causes is a 4xx, never a 5xx.
+STATUS_OF = {OK: 200, QASM: 400, CIRCUIT: 422, SIMULATION: 422, MEMORY: 422, POISON: 422, TIMEOUT: 504,
+             CRASHED: 500, NOT_RUN: 503}
+#: Header (and batch item field ``cause``) marking errors any node would give for the circuit:
+#: clients such as ``custom_rest`` neither retry them nor send the circuit to another node.
+CAUSE_HEADER = "X-Qcos-Error-Cause"
 
 
 class SafeJSONResponse(JSONResponse):
@@ -60,7 +67,7 @@ class HTTPProblem(Exception):
         self.headers = headers
 
 
-def create_app(settings: BridgeSettings, pool: WorkerPool, *, own_pool: bool = True) -> FastAPI:
+def create_app(settings: BridgeSettings, pool: BridgePool, *, own_pool: bool = True) -> FastAPI:
     """The app for started ``pool``; with ``own_pool`` the app closes it at shutdown."""
     auth = BearerAuth(settings.api_key)
     started_at = time.time()
@@ -128,8 +135,11 @@ def create_app(settings: BridgeSettings, pool: WorkerPool, *, own_pool: bool = T
         result = (await _run(request, pool, [_job(body)], batch=False))[0]
         if result.ok:
             return SafeJSONResponse({"counts": result.counts})
-        raise HTTPProblem(STATUS_OF.get(result.code, 500), result.message,
-                          headers={"Retry-After": "1"} if result.code == NOT_RUN else None)
+        headers = {"Retry-After": "1"} if result.code == NOT_RUN else None
+        if result.circuit_caused:
+            headers = {CAUSE_HEADER: "circuit"}
+        raise HTTPProblem(STATUS_OF.get(result.code, 500), result.message, headers=headers,
+                          extra={"cause": "circuit"} if result.circuit_caused else None)
 
     @app.post("/run-batch")
     async def run_batch(request: Request) -> SafeJSONResponse:
@@ -153,13 +163,16 @@ def _job(body: CircuitRequest) -> Job:
     return Job(body.qasm, body.shots, body.seed, body.method)
 
 
-def _batch_item(result: JobResult) -> dict[str, Any]:
+def _batch_item(result: Outcome) -> dict[str, Any]:
     if result.ok:
         return {"counts": result.counts}
-    return {"error": result.message, "status": STATUS_OF.get(result.code, 500)}
+    item: dict[str, Any] = {"error": result.message, "status": STATUS_OF.get(result.code, 500)}
+    if result.circuit_caused:
+        item["cause"] = "circuit"
+    return item
 
 
-async def _run(request: Request, pool: WorkerPool, jobs: list[Job], *, batch: bool) -> list[JobResult]:
+async def _run(request: Request, pool: BridgePool, jobs: list[Job], *, batch: bool) -> list[Outcome]:
     """Run on the pool; if the client hangs up first, drop what still waits in the queue."""
     work = asyncio.ensure_future(pool.run_many(jobs) if batch else pool.run(jobs))
     gone = asyncio.ensure_future(_client_gone(request))

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import socket
+from typing import TYPE_CHECKING
 
 from qcos.bridge.settings import BridgeSettings
 from qcos.exceptions import BridgeError
+
+if TYPE_CHECKING:
+    from qcos.bridge.workers import BridgePool
 
 logger = logging.getLogger(__name__)
 
@@ -30,14 +34,17 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_pool(settings: BridgeSettings):  # type: ignore[no-untyped-def]
-    from qcos.bridge.workers import WorkerConfig, WorkerPool
+def make_pool(settings: BridgeSettings) -> BridgePool:
+    """The bridge's workers: the shared runtime of :mod:`qcos.workers` with the bridge's limits."""
+    from qcos.bridge.workers import BridgePool
+    from qcos.workers import WorkerConfig
 
-    config = WorkerConfig(
-        device=settings.device, method=settings.method, max_qubits=settings.max_qubits, threads=settings.aer_threads,
-        memory_mb=settings.memory_limit_mb,
-    )
-    return WorkerPool(config, settings.workers, timeout_s=settings.timeout_s, max_queue=settings.max_queue)
+    base = {"device": settings.device, "method": settings.method}
+    if settings.device == "CPU":
+        base["max_parallel_threads"] = settings.aer_threads
+    config = WorkerConfig(base_options=base, memory_mb=settings.memory_limit_mb, max_qubits=settings.max_qubits,
+                          label="bridge")
+    return BridgePool(config, settings.workers, timeout_s=settings.timeout_s, max_queue=settings.max_queue)
 
 
 def serve(settings: BridgeSettings, *, log_level: str = "info", access_log: bool = True) -> None:

@@ -105,14 +105,14 @@ class BridgeSettings:
 
     @property
     def memory_limit_mb(self) -> int:
-        """Address-space cap per worker (0: none): by default, room for three statevectors of
-        ``max_qubits`` plus 4 GiB on CPU, so a runaway program fails alone instead of
+        """Address-space cap per worker (0: none): by default the host's RAM shared by the
+        workers on CPU, so a runaway program fails alone ("out of memory", 422) instead of
         swapping the host; no cap on GPU, whose drivers reserve huge virtual ranges."""
         if self.worker_memory_mb is not None:
             return self.worker_memory_mb
-        if self.device == "GPU":
-            return 0
-        return 4096 + 3 * 16 * 2**self.max_qubits // 2**20
+        from qcos.workers.jobs import default_memory_mb
+
+        return default_memory_mb(self.workers, self.device)
 
     @property
     def aer_threads(self) -> int:

@@ -48,7 +48,9 @@ def loads(text: str, *, source: str = "<string>") -> QuantumCircuit:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return qasm3.loads_experimental(text)
-    except Exception as fast_error:  # the Rust importer raises several types
+    except BaseException as fast_error:  # the Rust importer raises several types, and panics
+        if isinstance(fast_error, (KeyboardInterrupt, SystemExit)):
+            raise
         try:
             return qasm3.loads(text)
         except Exception as error:

@@ -15,6 +15,8 @@ from qcos.providers.spec import QPUNodeSpec
 if TYPE_CHECKING:
     from qiskit import QuantumCircuit
 
+    from qcos.workers import WorkerPool
+
 logger = logging.getLogger(__name__)
 
 Counts = dict[str, int]
@@ -109,6 +111,10 @@ class NodeProvider(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, deliberately empty
         """Release connections, tunnels or executors; called by ``QPURegistry.close()``."""
+
+    def worker_pool(self) -> WorkerPool | None:
+        """Warm Aer worker processes that run this provider's built-in chunks (None: in-thread)."""
+        return None
 
     @classmethod
     def uses_builtin_executor(cls) -> bool:

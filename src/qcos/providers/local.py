@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from qcos.providers.base import NodeProvider
 from qcos.providers.spec import NodeType, QPUNodeSpec
 from qcos.qvm import aer
-from qcos.qvm.pool import AerProcessPool
+from qcos.workers import WorkerConfig, WorkerPool, default_memory_mb
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class _LocalAerProvider(NodeProvider):
     DEFAULT_METHOD: ClassVar[str] = "automatic"
 
     #: Worker processes shared by this provider's nodes (None: run in the calling thread).
-    aer_pool: AerProcessPool | None = None
+    _pool: WorkerPool | None = None
 
     def build_nodes(
         self,
@@ -45,9 +45,12 @@ class _LocalAerProvider(NodeProvider):
         weight: float = 1.0,
         id_prefix: str | None = None,
         processes: bool | None = None,
+        worker_memory_mb: int | None = None,
     ) -> list[QPUNodeSpec]:
         """``processes``: run each node in its own warm worker process (default: when
-        ``n_nodes > 1``), since Aer holds the GIL and threads would share one core."""
+        ``n_nodes > 1``), since Aer holds the GIL and threads would share one core.
+        ``worker_memory_mb``: address-space cap of each worker (default: host RAM shared by
+        the workers; 0: none); a circuit over it fails alone as "out of memory"."""
         if isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or n_nodes < 1:
             raise ValueError(f"n_nodes must be a positive integer, got {n_nodes!r}")
         method = method or self.DEFAULT_METHOD
@@ -61,7 +64,16 @@ class _LocalAerProvider(NodeProvider):
             options.setdefault("max_parallel_threads", aer.threads_per_node(n_nodes))
         if processes is None:
             processes = n_nodes > 1 and self.DEVICE == "CPU"
-        self.aer_pool = AerProcessPool(n_nodes) if processes else None
+        if worker_memory_mb is not None and (isinstance(worker_memory_mb, bool)
+                                             or not isinstance(worker_memory_mb, int) or worker_memory_mb < 0):
+            raise ValueError(f"worker_memory_mb must be an integer >= 0 (0: no cap), got {worker_memory_mb!r}")
+        if self._pool is not None:
+            self._pool.close()
+        self._pool = None
+        if processes:
+            memory = default_memory_mb(n_nodes, self.DEVICE) if worker_memory_mb is None else worker_memory_mb
+            config = WorkerConfig(memory_mb=memory, label=self.ID_PREFIX)
+            self._pool = WorkerPool(config, n_nodes)
         if max_qubits is None:
             max_qubits = self.default_max_qubits(method)
         prefix = id_prefix or f"{self.ID_PREFIX}"
@@ -77,9 +89,12 @@ class _LocalAerProvider(NodeProvider):
             for i in range(n_nodes)
         ]
 
+    def worker_pool(self) -> WorkerPool | None:
+        return self._pool
+
     def close(self) -> None:
-        if self.aer_pool is not None:
-            self.aer_pool.close()
+        if self._pool is not None:
+            self._pool.close()
 
     def default_max_qubits(self, method: str) -> int:
         if method in ("matrix_product_state", "stabilizer", "extended_stabilizer"):

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from qcos.exceptions import NodeExecutionError, PeerSilentError, QasmError
+from qcos.exceptions import CircuitError, NodeExecutionError, PeerSilentError, QasmError
 from qcos.providers.base import Counts, NodeProvider, ShotTask, TaskOutcome
 from qcos.providers.liveness import DEFAULT_LIVENESS_S, watched_send
 from qcos.providers.spec import NodeType, QPUNodeSpec
@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 ID_PREFIX = "custom-rest"
 #: Statuses worth retrying (the server may recover); 504 (the circuit timed out) is not.
 RETRY_STATUSES = frozenset({429, 500, 502, 503})
+#: How a qcos bridge labels an error that any node would give for this circuit (never retried).
+CAUSE_HEADER = "x-qcos-error-cause"
+CIRCUIT_CAUSE = "circuit"
 #: Prefix of the offline reason this provider sets, so it can bring those nodes back.
 UNHEALTHY = "endpoint unhealthy"
 HEALTH_TIMEOUT_S = 5.0
@@ -315,7 +318,7 @@ class CustomRESTProvider(NodeProvider):
                 last_problem = f"{type(error).__name__}: {error or 'connection failed'}"
                 response = None
                 continue
-            if response.status_code in RETRY_STATUSES and attempt < self.retries:
+            if response.status_code in RETRY_STATUSES and attempt < self.retries and not _circuit_caused(response):
                 last_problem = f"HTTP {response.status_code}: {_detail(response)}"
                 continue
             return response
@@ -381,7 +384,8 @@ class CustomRESTProvider(NodeProvider):
         response = self._post(node, "/run-circuit", payload, read_timeout=self.timeout_s)
         where = f"{display_endpoint(endpoint_of(node))}/run-circuit"
         if response.status_code != 200:
-            raise NodeExecutionError(node.node_id, f"{where} refused circuit {label!r}: {_status_text(response)}")
+            error = CircuitError if _circuit_caused(response) else NodeExecutionError
+            raise error(node.node_id, f"{where} refused circuit {label!r}: {_status_text(response)}")
         data = _json_body(response, node, where)
         if not isinstance(data, dict) or "counts" not in data:
             raise NodeExecutionError(node.node_id, f"{where} answered JSON without a 'counts' object")
@@ -469,7 +473,8 @@ class CustomRESTProvider(NodeProvider):
                     outcomes.append(check_counts(result["counts"], task.shots, node.node_id, where))
                 else:
                     status = result.get("status", "?")
-                    raise NodeExecutionError(
+                    error = CircuitError if result.get("cause") == CIRCUIT_CAUSE else NodeExecutionError
+                    raise error(
                         node.node_id, f"{where} refused {task.circuit.name!r} {task.key}: HTTP {status}: "
                         f"{str(result.get('error', 'no error message'))[:500]}"
                     )
@@ -587,6 +592,11 @@ def _detail(response: httpx.Response) -> str:
     if isinstance(data, dict) and "detail" in data:
         return str(data["detail"])[:500]
     return str(data)[:300]
+
+
+def _circuit_caused(response: httpx.Response) -> bool:
+    """Whether a qcos bridge labelled this error as caused by the circuit (any node would fail it)."""
+    return response.status_code != 200 and response.headers.get(CAUSE_HEADER, "").lower() == CIRCUIT_CAUSE
 
 
 def _status_text(response: httpx.Response) -> str:

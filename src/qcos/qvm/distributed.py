@@ -11,7 +11,13 @@ from typing import Any
 from qiskit import QuantumCircuit
 
 from qcos.circuits.qasm import loads as load_qasm
-from qcos.exceptions import DispatchError, NoEligibleNodeError, QcosError
+from qcos.exceptions import (
+    CircuitError,
+    DispatchError,
+    NodeExecutionError,
+    NoEligibleNodeError,
+    QcosError,
+)
 from qcos.providers.base import ShotTask, TaskOutcome
 from qcos.providers.cluster import NodeHandle, QPURegistry
 from qcos.qvm import aer
@@ -20,6 +26,8 @@ from qcos.qvm.modes import QVMMode
 from qcos.qvm.result import BatchResult, FallbackCounts, QVMResult
 from qcos.qvm.scheduler import Chunk, ChunkScheduler
 from qcos.qvm.seeds import chunk_seed, circuit_keys, new_run_seed
+from qcos.workers import Chunk as WorkerChunk
+from qcos.workers import Outcome, qpy_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +87,7 @@ class DistributedQVM:
         self._prepare_locks: dict[tuple[int, tuple], threading.Lock] = {}
         self._prepare_guard = threading.Lock()
         self._transpile_s: dict[int, float] = {}
+        self._payloads: dict[tuple[int, tuple], bytes] = {}
 
     # -- public API -------------------------------------------------------
     def run(
@@ -122,6 +131,7 @@ class DistributedQVM:
             for k, part in enumerate(plan.shots)
         ]
         self._prepared.clear()
+        self._payloads.clear()
         self._transpile_s.clear()
         scheduler = ChunkScheduler(
             handles, self._run_on_node, max_attempts=self.max_attempts,
@@ -197,11 +207,13 @@ class DistributedQVM:
                 prepared[i] = self._prepare(tasks[i], options)
             except Exception as error:
                 outcomes[i] = error
-        pool = getattr(handle.provider, "aer_pool", None) if self.mode is QVMMode.EMULATED else None
+        pool = handle.provider.worker_pool() if self.mode is QVMMode.EMULATED else None
         if pool is not None and prepared:
-            jobs = [(prepared[i], tasks[i].shots, tasks[i].seed) for i in prepared]
-            for i, outcome in zip(prepared, pool.run(jobs, options, handle.spec.node_id), strict=True):
-                outcomes[i] = wrap(outcome) if isinstance(outcome, dict) else outcome
+            timeout = handle.spec.options.get("chunk_timeout_s", self.chunk_timeout_s)
+            chunks = [WorkerChunk(self._payload(tasks[i], options, prepared[i]), tasks[i].shots, tasks[i].seed, options)
+                      for i in prepared]
+            for i, outcome in zip(prepared, pool.run(chunks, timeout_s=timeout or None), strict=True):
+                outcomes[i] = wrap(outcome.counts) if outcome.ok else _chunk_error(handle.spec.node_id, outcome)
             return outcomes
         for i, circuit in prepared.items():
             try:
@@ -209,6 +221,14 @@ class DistributedQVM:
             except Exception as error:
                 outcomes[i] = error
         return outcomes
+
+    def _payload(self, task: ShotTask, options: Mapping[str, Any], circuit: QuantumCircuit) -> bytes:
+        """The prepared circuit as QPY bytes for a worker, serialized once per circuit and target."""
+        key = (task.circuit_index, aer.options_key(options))
+        payload = self._payloads.get(key)
+        if payload is None:
+            payload = self._payloads[key] = qpy_bytes(circuit)
+        return payload
 
     def _prepare(self, task: ShotTask, options: Mapping[str, Any]) -> QuantumCircuit:
         """Transpile a circuit once per target (reused pass manager), shared by its chunks."""
@@ -277,6 +297,13 @@ def _as_circuit(circuit: QuantumCircuit | str, index: int) -> QuantumCircuit:
         names = ", ".join(sorted(p.name for p in circuit.parameters))
         raise QcosError(f"circuit #{index} ({circuit.name!r}) has unbound parameters ({names}): assign_parameters() first")
     return circuit
+
+
+def _chunk_error(node_id: str, outcome: Outcome) -> NodeExecutionError:
+    """A failed worker outcome as the scheduler's error: circuit-caused ones are final."""
+    if outcome.circuit_caused:
+        return CircuitError(node_id, outcome.message)
+    return NodeExecutionError(node_id, f"{outcome.code}: {outcome.message}")
 
 
 def _positive_int(name: str, value: object) -> int:

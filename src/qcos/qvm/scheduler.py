@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from qcos.exceptions import NodeExecutionError
+from qcos.exceptions import CircuitError, NodeExecutionError
 from qcos.providers.base import ShotTask, TaskOutcome
 from qcos.providers.cluster import NodeHandle
 from qcos.qvm.progress import DispatchProgress, ProgressState, provider_extras
@@ -208,6 +208,9 @@ class ChunkScheduler:
                     self._done += 1
                     if self._bar is not None:
                         self._bar.advance(1)
+                elif isinstance(outcome, CircuitError):  # any node would fail it: final, node not blamed
+                    chunk.errors.append(f"{node_id}: {problem}")
+                    self._failed.append(chunk)
                 else:
                     chunk.failed_on.add(node_id)
                     chunk.errors.append(f"{node_id}: {problem}")
