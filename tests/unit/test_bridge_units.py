@@ -257,7 +257,8 @@ def test_a_worker_that_exits_by_itself_is_reported_with_its_own_exit_code():
     import sys
     from multiprocessing.connection import Connection
 
-    from qcos.bridge.workers import CRASHED, Job, WorkerConfig, WorkerProcess
+    from qcos.workers import CRASHED, Chunk, WorkerConfig
+    from qcos.workers.process import WorkerProcess
 
     parent, child = socket.socketpair()
     worker = WorkerProcess(WorkerConfig(), 0)
@@ -269,6 +270,6 @@ def test_a_worker_that_exits_by_itself_is_reported_with_its_own_exit_code():
          str(child.fileno())], pass_fds=(child.fileno(),))
     child.close()
     worker.conn = Connection(parent.detach())
-    results, replace = worker.exchange([Job(GHZ3, 10, None, None)], timeout_s=60)
+    results, replace = worker.exchange([Chunk(GHZ3, 10)], timeout_s=60)
     assert replace and results[0].code == CRASHED
     assert "exit code 1)" in results[0].message
