@@ -58,6 +58,27 @@ def test_split_is_balanced_and_ordered() -> None:
     assert _split([], [], 5) == []
 
 
+def test_expensive_chunks_get_array_tasks_of_their_own() -> None:
+    """Three wide one-chunk circuits run as three tasks at once; cheap ones stay in one task."""
+    entries = [(None, i) for i in range(3)]
+    wide = _split(entries, [0, 1, 2], 50, works=[600.0] * 3, slots=8)  # type: ignore[arg-type]
+    assert [len(g.specs) for g in wide] == [1, 1, 1]
+    assert len(_split(entries, [0, 1, 2], 50, works=[0.01] * 3, slots=8)) == 1  # type: ignore[arg-type]
+    assert len(_split(entries, [0, 1, 2], 50, works=[600.0] * 3, slots=2)) == 2  # type: ignore[arg-type]
+    many = [(None, i) for i in range(120)]
+    assert len(_split(many, list(range(120)), 50, works=[1.0] * 120, slots=8)) == 3  # type: ignore[arg-type]
+
+
+def test_chunk_work_estimates_follow_the_cost_of_a_shot() -> None:
+    from qiskit.circuit.random import random_circuit
+
+    from qcos.qvm.chunking import chunk_work
+
+    wide = random_circuit(28, 10, max_operands=2, measure=True, seed=1)
+    assert chunk_work(wide, 65_536) > 60 > chunk_work(basis(3, 5), 65_536)
+    assert chunk_work(basis(3, 5), 1000, {"method": "matrix_product_state"}) == pytest.approx(1000 * 0.5 / 2048)
+
+
 def test_failed_task_is_retried_once(dispatcher: SlurmDispatcher, faults: Path) -> None:
     (faults / "fail-1").write_text("")
     assert dispatcher.run(_tasks(30)) == _expected(30)

@@ -54,6 +54,10 @@ METHOD_CHUNK_SHOTS: Final[Mapping[str, int]] = {
     "extended_stabilizer": 1_024,
 }
 
+#: Seconds of one core per amplitude x instruction update, and per sampled shot (measured, see above).
+SECONDS_PER_WORK: Final = 3.5e-9
+SECONDS_PER_SAMPLED_SHOT: Final = 2e-6
+
 #: Instructions after which Aer can still sample all shots from one simulation.
 _TERMINAL_SAFE = frozenset({"measure", "barrier", "delay"})
 #: Instructions that make every shot a trajectory of its own.
@@ -157,6 +161,23 @@ def auto_chunk_shots(circuit: QuantumCircuit, options: Mapping[str, Any] | None 
     work = PER_SHOT_OVERHEAD_WORK + (2 ** min(width, 62)) * max(1, _size(circuit))
     size = max(PER_SHOT_MIN_CHUNK_SHOTS, min(PER_SHOT_MAX_CHUNK_SHOTS, PER_SHOT_CHUNK_WORK // work))
     return ShotCost.PER_SHOT, why, 1 << (size.bit_length() - 1)  # a power of two
+
+
+def chunk_work(circuit: QuantumCircuit, shots: int, options: Mapping[str, Any] | None = None) -> float:
+    """Estimated seconds of one core for a chunk of ``shots`` shots (for sizing batches, never plans).
+
+    A rough figure from the same model as the plan: one simulation plus sampling for a
+    sampled circuit, one simulation per shot otherwise. Good to a factor of a few on CPUs.
+    """
+    cost, _, _ = auto_chunk_shots(circuit, options)
+    method = str((options or {}).get("method") or "automatic")
+    if method in METHOD_CHUNK_SHOTS:  # those sizes were chosen for ~0.5 s of one core
+        return shots * 0.5 / METHOD_CHUNK_SHOTS[method]
+    width = 2 * circuit.num_qubits if method == "density_matrix" else circuit.num_qubits
+    simulation = (2 ** min(width, 62)) * max(1, _size(circuit))
+    if cost is ShotCost.SAMPLED:
+        return simulation * SECONDS_PER_WORK + shots * SECONDS_PER_SAMPLED_SHOT
+    return shots * (PER_SHOT_OVERHEAD_WORK + simulation) * SECONDS_PER_WORK
 
 
 def per_shot_reason(circuit: QuantumCircuit) -> str | None:

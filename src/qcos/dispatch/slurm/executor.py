@@ -30,6 +30,7 @@ from qcos.dispatch.slurm.store import Counts, ResultStore, cache_key
 from qcos.dispatch.slurm.task import ChunkRunner, ChunkSpec
 from qcos.exceptions import NodeExecutionError, SlurmError
 from qcos.providers.base import ShotTask, TaskOutcome
+from qcos.qvm.chunking import chunk_work
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ _NON_RETRYABLE = ("GPUUnavailableError", "QasmError")
 #: How long a finished job may lack its result file before it counts as failed (shared FS lag).
 _RESULT_GRACE_S = 5.0
 _WATCHER_LOCK = threading.Lock()
+#: Work (core-seconds, estimated) that pays for one more array task's start-up (queue, Python, Qiskit import).
+MIN_TASK_SECONDS = 60.0
 #: squeue states of a job that will still run (e.g. a preempted job Slurm requeued).
 _QUEUED_STATES = frozenset({"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING",
                             "COMPLETING", "SUSPENDED", "RESIZING", "STAGE_OUT", "SIGNALING"})
@@ -219,6 +222,7 @@ class SlurmDispatcher:
 
         entries: list[tuple[_Request, int]] = []
         specs: list[ChunkSpec] = []
+        works: list[float] = []
         hits = 0
         for request in requests:
             texts: dict[int, str] = {}
@@ -241,7 +245,9 @@ class SlurmDispatcher:
                         continue
                 entries.append((request, index))
                 specs.append(ChunkSpec(key, f"{request.node_id}/{task.key}", qasm, task.shots, task.seed))
-        groups = _split(entries, specs, self.settings.circuits_per_task)
+                works.append(chunk_work(task.circuit, task.shots, self._aer_options))
+        groups = _split(entries, specs, self.settings.circuits_per_task,
+                        works=works, slots=self.settings.array_parallelism)
         with self._cond:
             self.stats.cache_hits += hits
             self._queued.extend(groups)
@@ -504,11 +510,20 @@ def make_executor(settings: SlurmSettings) -> Any:
     return submitit.DebugExecutor(folder=folder)
 
 
-def _split(entries: list[tuple[_Request, int]], specs: list[ChunkSpec], per_task: int) -> list[_Group]:
-    """Balanced groups of at most ``per_task`` chunks, keeping order (a circuit's chunks stay together)."""
+def _split(entries: list[tuple[_Request, int]], specs: list[ChunkSpec], per_task: int, *,
+           works: Sequence[float] = (), slots: int = 1) -> list[_Group]:
+    """Balanced groups of at most ``per_task`` chunks, keeping order (a circuit's chunks stay together).
+
+    When the chunks' estimated work (``works``, core-seconds) is worth it, there are more
+    groups, up to ``slots`` (the array's parallelism), each with at least
+    :data:`MIN_TASK_SECONDS` of work: three wide circuits (three one-chunk simulations) run
+    as three array tasks at once, not one after another in a single task.
+    """
     if not entries:
         return []
     n_groups = math.ceil(len(entries) / per_task)
+    if slots > n_groups and works:
+        n_groups = max(n_groups, min(len(entries), slots, int(sum(works) // MIN_TASK_SECONDS)))
     base, extra = divmod(len(entries), n_groups)
     groups, start = [], 0
     for g in range(n_groups):
