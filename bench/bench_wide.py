@@ -9,6 +9,7 @@ local nodes vs 1, each node given the same share of the cores (half the machine)
 ratio shows whether the chunks really spread; target <= 0.65.
 The ideal ratio is printed last. Usage:
 python bench/bench_wide.py [--widths 20,22,24] [--depth 6] [--shots 8192] [--noisy-shots 65536] [--repeat 2]
+                           [--parts noisy,ideal]
 """
 
 from __future__ import annotations
@@ -86,12 +87,16 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=8192)
     parser.add_argument("--noisy-shots", type=int, default=65_536)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--parts", default="noisy,ideal", help="which parts to run (noisy, ideal)")
     args = parser.parse_args()
     widths = [int(w) for w in args.widths.split(",") if w.strip()]
-    noisy = noisy_part(args.noisy_shots, args.repeat)
-    ideal = ideal_part(widths, args.depth, args.shots, args.repeat)
-    print(f"noisy ratio 2 nodes / 1 node (target <= 0.65): {noisy:.2f}")
-    print(f"ratio qcos/raw for wide ideal circuits, defaults (target <= 1.1): {ideal:.2f}")
+    parts = {p.strip() for p in args.parts.split(",")}
+    if "noisy" in parts:
+        noisy = noisy_part(args.noisy_shots, args.repeat)
+        print(f"noisy ratio 2 nodes / 1 node (target <= 0.65): {noisy:.2f}")
+    if "ideal" in parts:
+        ideal = ideal_part(widths, args.depth, args.shots, args.repeat)
+        print(f"ratio qcos/raw for wide ideal circuits, defaults (target <= 1.1): {ideal:.2f}")
 
 
 if __name__ == "__main__":
