@@ -49,7 +49,8 @@ def test_wrong_key_on_a_spec_only_server_names_the_endpoint():
 
 
 # -- provider <-> qcos bridge serve -----------------------------------------------------
-def test_provider_uses_the_batch_endpoint_and_matches_local_counts(bridge):
+@pytest.mark.parametrize("chunk_shots", [500, "auto"])
+def test_provider_uses_the_batch_endpoint_and_matches_local_counts(bridge, chunk_shots):
     circuits = [ghz_circuit(2 + i % 5) for i in range(12)]
     builder = ClusterBuilder().add("custom_rest", endpoints=[bridge.url] * 2, max_qubits=20, api_key=bridge.api_key)
     with builder.build() as registry:
@@ -65,11 +66,12 @@ def test_provider_uses_the_batch_endpoint_and_matches_local_counts(bridge):
             return real_post(node, path, payload, **kwargs)
 
         provider._post = spy
-        remote = DistributedQVM(registry, shots=2000, seed=11, chunk_shots=500).run(circuits)
+        remote = DistributedQVM(registry, shots=2000, seed=11, chunk_shots=chunk_shots).run(circuits)
     assert "/run-batch" in paths
     with ClusterBuilder().add("local_cpu").build() as local_registry:
-        local = DistributedQVM(local_registry, shots=2000, seed=11, chunk_shots=500).run(circuits)
+        local = DistributedQVM(local_registry, shots=2000, seed=11, chunk_shots=chunk_shots).run(circuits)
     assert [r.counts for r in remote] == [r.counts for r in local]
+    assert all(len(r.chunks) == (4 if chunk_shots == 500 else 1) for r in remote)  # "auto": one simulation
 
 
 def test_bridge_errors_surface_with_the_endpoint(bridge):
