@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any, Final, Literal
 
 from qiskit import QuantumCircuit
+from qiskit.circuit import CONTROL_FLOW_OP_NAMES
 
 from qcos.exceptions import QcosError
 from qcos.qvm.seeds import split_shots
@@ -182,11 +183,26 @@ def chunk_work(circuit: QuantumCircuit, shots: int, options: Mapping[str, Any] |
 
 def per_shot_reason(circuit: QuantumCircuit) -> str | None:
     """Why a shot of ``circuit`` needs its own simulation (None: all shots sample from one)."""
+    ops = circuit.count_ops()  # counted in Rust: the common cases never walk the circuit in Python
+    if flow := sorted(CONTROL_FLOW_OP_NAMES & ops.keys()):
+        return f"classical control flow ({flow[0]})"
+    if special := sorted(_PER_SHOT_OPS & ops.keys()):
+        return f"non-unitary instruction ({special[0]})"
+    data, index, trailing = circuit.data, len(circuit.data) - 1, 0
+    while index >= 0 and data[index].name in _TERMINAL_SAFE:  # the final block of measurements
+        trailing += data[index].name == "measure"
+        index -= 1
+    if trailing == ops.get("measure", 0) and "initialize" not in ops:
+        return None
+    return _ordered_reason(circuit)
+
+
+def _ordered_reason(circuit: QuantumCircuit) -> str | None:
+    """The full walk: a measurement followed by another instruction on the same qubit."""
     measured: set[Any] = set()
-    for instruction in circuit.data:
-        operation = instruction.operation
-        name = operation.name
-        if instruction.is_control_flow() or getattr(operation, "condition", None) is not None:
+    for instruction in circuit.data:  # .name without .operation: no Python gate objects built
+        name = instruction.name
+        if instruction.is_control_flow():  # Qiskit 2 has no c_if: conditions are if_else blocks
             return f"classical control flow ({name})"
         if name in _PER_SHOT_OPS:
             return f"non-unitary instruction ({name})"
@@ -244,7 +260,7 @@ def _size(circuit: QuantumCircuit) -> int:
     for instruction in circuit.data:
         if instruction.is_control_flow():
             total += 1 + sum(_size(block) for block in instruction.operation.blocks)
-        elif not getattr(instruction.operation, "_directive", False):
+        elif instruction.name not in ("barrier", "delay"):
             total += 1
     return total
 
