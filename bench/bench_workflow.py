@@ -53,6 +53,7 @@ def run_snakemake(workdir: Path, cores: int) -> float:
 def run_one_process(workdir: Path) -> float:
     """The same steps as the workflow's jobs, in this process, batch after batch."""
     from qcos.results.collect import collect_to
+
     from qcos.workflow.config import validate_config
     from qcos.workflow.plan import Plan
     from qcos.workflow.steps import (

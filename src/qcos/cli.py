@@ -1,4 +1,4 @@
-"""The ``qcos`` command line: providers, run, bridge and tunnel subcommands."""
+"""The ``qcos`` command line: providers, run, results, bridge and tunnel subcommands."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ _PLUGINS: tuple[tuple[str, str, str], ...] = (
     ("qcos.tunnels.cli", "add_bridge_commands", "bridge"),
     ("qcos.tunnels.cli", "add_tunnel_command", "root"),
     ("qcos.profiles", "add_profiles_command", "root"),
+    ("qcos.results.cli", "add_results_command", "root"),
 )
 
 

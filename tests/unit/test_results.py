@@ -12,7 +12,6 @@ from qiskit import QuantumCircuit
 from qcos.circuits.qasm import dumps
 from qcos.circuits.sweep import CircuitSpec
 from qcos.results.aggregate import SUMMARY_COLUMNS, csv_text, format_params, runtime_rows, summarize
-from qcos.results.collect import collect
 from qcos.results.counts import (
     ResultsError,
     atomic_write_text,
@@ -106,18 +105,6 @@ def test_ideal_distribution_declines_mid_circuit_measurement() -> None:
     circuit.h(0)
     circuit.measure(0, 1)
     assert ideal_distribution(circuit) is None
-
-
-def test_collect_lists_missing_and_mismatched_files(tmp_path: Path) -> None:
-    write_counts(tmp_path / "a.json", record("a"))
-    write_counts(tmp_path / "b.json", record("wrong"))
-    config = {"shots": 8, "seed": 1, "experiment": "t"}
-    with pytest.raises(ResultsError) as info:
-        collect(["a", "b", "c"], [tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"], config=config)
-    text = str(info.value)
-    assert "2 of 3 counts file(s)" in text and "holds circuit 'wrong'" in text and "c.json is missing" in text
-    index = collect(["a"], [tmp_path / "a.json"], config=config)
-    assert index["n_circuits"] == 1 and set(index["counts_sha256"]) == {"a"}
 
 
 def test_summary_rows_are_deterministic(tmp_path: Path) -> None:

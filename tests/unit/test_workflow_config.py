@@ -10,7 +10,7 @@ import yaml
 from qcos.circuits.families import FAMILIES
 from qcos.exceptions import ConfigError
 from qcos.workflow.config import DEFAULT_SCHEMA, load_schema, validate_config
-from qcos.workflow.plan import Plan, make_batches
+from qcos.workflow.plan import Plan, is_batch_id, make_batches
 
 REPO = Path(__file__).resolve().parents[2]
 GHZ = [{"family": "ghz", "qubits": [3]}]
@@ -26,7 +26,7 @@ def test_defaults_are_filled() -> None:
     config = validate_config({"circuits": GHZ})
     assert config["experiment"] == "demo" and config["seed"] == 1234 and config["shots"] == 1024
     assert config["batch_size"] == 50
-    assert config["transpile"] == {"optimization_level": 1, "basis_gates": None, "coupling_map": None}
+    assert config["transpile"] == {"optimization_level": 1, "basis_gates": ["cx", "rz", "sx", "x", "h"], "coupling_map": None}
     assert config["dispatch"]["chunk_shots"] == "auto"
     assert config["cluster"] == [{"provider": "local_cpu", "n_nodes": 1}]
 
@@ -90,17 +90,30 @@ def test_batches_are_cut_within_entries_and_stay_put_when_a_point_is_appended() 
     base = [{"family": "ghz", "qubits": {"range": [2, 9]}}, {"family": "qft", "qubits": [3, 4, 5]}]
     plan = Plan.from_config(validate_config({"circuits": base, "batch_size": 3}))
     assert [(b.id, b.ids) for b in plan.batches] == [
-        ("batch-00-0000", ["ghz-q2", "ghz-q3", "ghz-q4"]),
-        ("batch-00-0001", ["ghz-q5", "ghz-q6", "ghz-q7"]),
-        ("batch-00-0002", ["ghz-q8"]),
-        ("batch-01-0000", ["qft-q3", "qft-q4", "qft-q5"]),
+        ("ghz-0-0000", ["ghz-q2", "ghz-q3", "ghz-q4"]),
+        ("ghz-0-0001", ["ghz-q5", "ghz-q6", "ghz-q7"]),
+        ("ghz-0-0002", ["ghz-q8"]),
+        ("qft-0-0000", ["qft-q3", "qft-q4", "qft-q5"]),
     ]
     grown = [{"family": "ghz", "qubits": {"range": [2, 10]}}, base[1]]
     after = Plan.from_config(validate_config({"circuits": grown, "batch_size": 3}))
     changed = {b.id for b in after.batches} ^ {b.id for b in plan.batches} | {
         b.id for b in after.batches for old in plan.batches if b.id == old.id and b.ids != old.ids
     }
-    assert changed == {"batch-00-0002"}
+    assert changed == {"ghz-0-0002"}
+
+
+def test_adding_a_family_anywhere_keeps_every_old_batch_name() -> None:
+    base = [{"family": "ghz", "qubits": {"range": [2, 9]}}, {"family": "qft", "qubits": [3, 4, 5]}]
+    plan = Plan.from_config(validate_config({"circuits": base, "batch_size": 3}))
+    grown = [{"family": "random", "qubits": 3, "depth": 2, "instances": 4}, base[0],
+             {"family": "ghz", "qubits": [12]}, base[1]]
+    after = Plan.from_config(validate_config({"circuits": grown, "batch_size": 3}))
+    old = {b.id: b.ids for b in plan.batches}
+    new = {b.id: b.ids for b in after.batches}
+    assert all(new[name] == ids for name, ids in old.items())
+    assert set(new) - set(old) == {"random-0-0000", "random-0-0001", "ghz-1-0000"}
+    assert all(is_batch_id(name) for name in new)
 
 
 def test_ten_thousand_circuit_plan_is_fast() -> None:

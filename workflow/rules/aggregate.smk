@@ -3,11 +3,9 @@
 
 rule aggregate:
     input:
-        plan=f"{PLAN.root}/plan.json",
         collected=f"{PLAN.root}/collected.json",
-        counts=PLAN.all_counts(),
-        qasm=PLAN.all_qasm(),
-        records=PLAN.all_run_records(),
+        tables=PLAN.all_paths("table"),
+        records=PLAN.all_paths("run"),
     output:
         summary=report(
             f"{PLAN.root}/summary.csv",
@@ -38,8 +36,6 @@ rule aggregate:
         PLAN.log("aggregate"),
     conda:
         ENV
-    params:
-        fidelity_max_qubits=config["aggregate"]["fidelity_max_qubits"],
     script:
         "../scripts/aggregate.py"
 
@@ -55,6 +51,6 @@ rule provenance:
         ENV
     params:
         workflow_dir=workflow.basedir,
-        n_circuits=len(PLAN.ids),
+        n_circuits=len(PLAN.specs),
     script:
         "../scripts/provenance.py"

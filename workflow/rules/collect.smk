@@ -1,16 +1,15 @@
-# Check that every planned circuit has a valid counts file for this config.
+# Check that every planned circuit has exactly one valid record in the batch tables.
 
 
 rule collect:
     input:
-        counts=PLAN.all_counts(),
+        plan=f"{PLAN.root}/plan.json",
+        tables=PLAN.all_paths("table"),
     output:
         f"{PLAN.root}/collected.json",
     log:
         PLAN.log("collect"),
     conda:
         ENV
-    params:
-        ids=PLAN.ids,
     script:
         "../scripts/collect.py"

@@ -1,14 +1,15 @@
-# Validate the config (schema + qcos checks, defaults filled) and plan the batches, at parse time.
+# Validate the config (schema + qcos checks, defaults filled), build the typed settings and
+# plan the batches, once, at parse time. Batches reach the rules as one {batch} wildcard.
 # The cluster comes from the profile (its cluster.yaml), so --config/--configfile keep it.
 import sys
 from pathlib import Path
 
 from qcos.workflow.clusterinfo import cluster_gpus, describe
 from qcos.workflow.config import validate_config
-from qcos.workflow.plan import Plan
+from qcos.workflow.plan import BATCH_PATTERN, Plan
 from qcos.workflow.preflight import check_against_cluster
-from qcos.workflow.steps import DEFAULT_BASIS
 from qcos.workflow.profile import choose_cluster
+from qcos.workflow.settings import RunSettings
 
 _cluster_choice = choose_cluster(
     config, argv=sys.argv, default_config="config/config.yaml"
@@ -23,16 +24,21 @@ print(
 )
 DISPATCH_GPUS = cluster_gpus(config["cluster"])
 
+SETTINGS = RunSettings.from_config(config)
 PLAN = Plan.from_config(config)
-check_against_cluster(config, PLAN.specs, DEFAULT_BASIS)
+check_against_cluster(config, PLAN.specs, SETTINGS.transpile.basis_gates)
 ENV = "../../envs/qcos.yaml"
 
 
+wildcard_constraints:
+    batch=BATCH_PATTERN,
+
+
 def final_outputs():
-    """The final products: collected index, tables, plots, provenance, and every counts
-    file (so a deleted counts file is redone even when the summary is up to date)."""
+    """The final products: collected index, tables, plots, provenance, and every batch table
+    (so a deleted batch table is redone even when the summary is up to date)."""
     return [
-        *PLAN.all_counts(),
+        *PLAN.all_paths("table"),
         f"{PLAN.root}/collected.json",
         f"{PLAN.root}/summary.csv",
         f"{PLAN.root}/runtimes.csv",
@@ -46,3 +52,11 @@ def plot_paths():
         name: f"{PLAN.root}/plots/{name}.png"
         for name in ("fidelity", "top_outcome", "runtime")
     }
+
+
+def batch_specs(wildcards):
+    return PLAN.batch(wildcards.batch).spec_dicts()
+
+
+def batch_sources(wildcards):
+    return PLAN.sources(wildcards.batch)

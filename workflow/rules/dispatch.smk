@@ -1,28 +1,28 @@
 # One job per batch: run the batch through DistributedQVM on the configured cluster and
-# write one counts file per circuit. Counts files are update() outputs: Snakemake keeps
-# them when a batch reruns, and the script skips every circuit whose counts file already
-# matches (same qasm hash, shots, seed, chunking), so only new circuits are simulated.
-for batch in PLAN:
+# write its result table, counts/<batch>.parquet. Every finished chunk is appended to
+# journal/<batch>.jsonl as it lands (not an output: it survives a failed or killed job),
+# so a rerun simulates only chunks that are not there yet, and raising shots runs only
+# the new chunks. threads = the local nodes the cluster starts in the job (one Aer process
+# each); override per cluster with `set-resources: dispatch: ...` / `set-threads: dispatch=N`.
 
-    rule:
-        name:
-            f"dispatch_{batch.rule_suffix}"
-        input:
-            qasm=[PLAN.qasm(i) for i in batch.ids],
-        output:
-            counts=[update(PLAN.counts(i)) for i in batch.ids],
-            record=update(PLAN.run_record(batch)),
-        log:
-            PLAN.log("dispatch", batch),
-        conda:
-            ENV
-        resources:
-            gpus=DISPATCH_GPUS,
-        params:
-            batch=batch.id,
-            digest=batch.digest(),
-            shots=config["shots"],
-            seed=config["seed"],
-            dispatch=config["dispatch"],
-        script:
-            "../scripts/dispatch.py"
+
+rule dispatch:
+    input:
+        PLAN.pattern("qasm"),
+    output:
+        table=PLAN.pattern("table"),
+        record=PLAN.pattern("run"),
+    log:
+        PLAN.log("dispatch", "{batch}"),
+    conda:
+        ENV
+    threads: SETTINGS.dispatch_threads()
+    resources:
+        local_nodes=SETTINGS.local_nodes()[0],
+        gpus=DISPATCH_GPUS,
+    params:
+        counts=SETTINGS.counts_digest(),
+        fidelity_max_qubits=SETTINGS.fidelity_max_qubits,
+        journal=PLAN.pattern("journal"),
+    script:
+        "../scripts/dispatch.py"

@@ -1,21 +1,21 @@
-"""Snakemake script: run one batch on the configured cluster and write its counts files."""
+"""Snakemake script: run one batch on the configured cluster; write its result table and run record."""
 
 from qcos.workflow.joblog import job_log
 
 
 def main(smk) -> None:
     with job_log(smk.log[0]):
-        from qcos.workflow.plan import Plan
+        from qcos.workflow.settings import RunSettings
         from qcos.workflow.steps import dispatch_batch
 
-        batch = Plan.from_config(smk.config).batch(smk.params.batch, smk.params.digest)
+        batch = smk.wildcards.batch
         dispatch_batch(
-            batch.specs,
-            list(smk.input.qasm),
-            list(smk.output.counts),
+            smk.input[0],
+            smk.output.table,
             smk.output.record,
-            config=smk.config,
-            batch=smk.params.batch,
+            smk.params.journal.format(batch=batch),
+            settings=RunSettings.from_config(smk.config),
+            batch=batch,
         )
 
 

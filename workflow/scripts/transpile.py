@@ -1,15 +1,15 @@
-"""Snakemake script: generate one batch's circuits and write them as transpiled OpenQASM 3."""
+"""Snakemake script: build one batch's circuits and write them, transpiled, to qasm/<batch>.parquet."""
 
 from qcos.workflow.joblog import job_log
 
 
 def main(smk) -> None:
     with job_log(smk.log[0]):
-        from qcos.workflow.plan import Plan
+        from qcos.workflow.settings import RunSettings
         from qcos.workflow.steps import transpile_batch
 
-        batch = Plan.from_config(smk.config).batch(smk.params.batch, smk.params.digest)
-        transpile_batch(batch.specs, list(smk.output), seed=smk.params.seed, transpile=smk.params.transpile)
+        settings = RunSettings.from_config(smk.config)
+        transpile_batch(smk.params.specs, smk.output[0], settings=settings, batch=smk.wildcards.batch)
 
 
 if __name__ == "__main__":  # guard: local nodes start worker processes that re-import this file

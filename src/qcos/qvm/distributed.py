@@ -23,7 +23,8 @@ from qcos.providers.cluster import NodeHandle, QPURegistry
 from qcos.qvm import aer
 from qcos.qvm.chunking import AUTO, ChunkShots, chunk_plan, parse_chunk_shots
 from qcos.qvm.modes import QVMMode
-from qcos.qvm.result import BatchResult, FallbackCounts, QVMResult
+from qcos.qvm.result import BatchResult, ChunkRecord, FallbackCounts, QVMResult
+from qcos.qvm.reuse import ChunkStore, reused_record
 from qcos.qvm.scheduler import Chunk, ChunkScheduler
 from qcos.qvm.seeds import chunk_seed, circuit_keys, new_run_seed
 from qcos.workers import Chunk as WorkerChunk
@@ -110,8 +111,13 @@ class DistributedQVM:
         seed: int | None = None,
         *,
         keys: Iterable[str] | None = None,
+        store: ChunkStore | None = None,
     ) -> BatchResult:
-        """Run many circuits at once; ``keys`` (e.g. circuit ids) pin each circuit's seeds."""
+        """Run many circuits at once; ``keys`` (e.g. circuit ids) pin each circuit's seeds.
+
+        With a ``store`` (see :class:`qcos.qvm.reuse.ChunkStore`), chunks it already holds
+        are taken from it instead of being run, and every chunk that finishes is handed to it.
+        """
         started = time.perf_counter()
         circuits = [_as_circuit(c, i) for i, c in enumerate(circuits)]
         if not circuits:
@@ -130,6 +136,9 @@ class DistributedQVM:
             for index, (circuit, key, plan) in enumerate(zip(circuits, circuit_key_list, plans, strict=True))
             for k, part in enumerate(plan.shots)
         ]
+        reused: dict[tuple[int, int], ChunkRecord] = {}
+        if store is not None:
+            reused, chunks = _split_reused(chunks, store)
         self._prepared.clear()
         self._payloads.clear()
         self._transpile_s.clear()
@@ -137,8 +146,10 @@ class DistributedQVM:
             handles, self._run_on_node, max_attempts=self.max_attempts,
             max_node_failures=self.max_node_failures, timeout_s=self.chunk_timeout_s,
             max_batch=self.max_batch, progress=self.progress,
+            on_record=store.record if store is not None else None,
         )
         outcome = scheduler.run(chunks)
+        outcome.records.update(reused)
         wall = time.perf_counter() - started
         results = self._assemble(circuits, circuit_key_list, plans, shots, run_seed, outcome.records, wall)
         batch = BatchResult(results, seed=run_seed, wall_s=wall, per_node=outcome.per_node, mode=self.mode.value)
@@ -282,6 +293,21 @@ class DistributedQVM:
 
     def __repr__(self) -> str:
         return f"<DistributedQVM {self.mode.value} {len(self.registry)} nodes shots={self.shots} seed={self.seed}>"
+
+
+def _split_reused(chunks: list[Chunk], store: ChunkStore) -> tuple[dict[tuple[int, int], ChunkRecord], list[Chunk]]:
+    """Chunks the store already holds (as records) and the chunks left to run."""
+    reused: dict[tuple[int, int], ChunkRecord] = {}
+    to_run: list[Chunk] = []
+    for chunk in chunks:
+        counts = store.lookup(chunk.task)
+        if counts is not None and sum(counts.values()) == chunk.task.shots:
+            reused[(chunk.task.circuit_index, chunk.task.chunk_index)] = reused_record(chunk.task, counts)
+        else:
+            to_run.append(chunk)
+    if reused:
+        logger.info("reusing %d of %d chunk(s) from the chunk store", len(reused), len(chunks))
+    return reused, to_run
 
 
 def _as_circuit(circuit: QuantumCircuit | str, index: int) -> QuantumCircuit:

@@ -61,7 +61,9 @@ class ChunkScheduler:
         timeout_s: float | None = None,
         max_batch: int = 256,
         progress: bool | None = None,
+        on_record: Callable[[ShotTask, ChunkRecord], None] | None = None,
     ) -> None:
+        self._on_record = on_record
         self._handles = [h for h in handles if h.spec.online]
         self._runner = runner
         self._max_attempts = max_attempts
@@ -187,6 +189,7 @@ class ChunkScheduler:
             error = NodeExecutionError(node_id, f"returned {len(outcomes) if isinstance(outcomes, list) else type(outcomes).__name__} outcomes for {len(batch)} chunks")
             outcomes = [error] * len(batch)
         failures: list[tuple[Chunk, str]] = []
+        finished: list[tuple[ShotTask, ChunkRecord]] = []
         with self._cond:
             self._inflight -= len(batch)
             self._busy[node_id] = self._busy.get(node_id, 1) - 1
@@ -199,10 +202,12 @@ class ChunkScheduler:
                 if problem is None:
                     assert isinstance(outcome, dict)
                     task = chunk.task
-                    self._records[(task.circuit_index, task.chunk_index)] = ChunkRecord(
+                    record = ChunkRecord(
                         task.circuit_index, task.chunk_index, task.shots, task.seed, node_id,
                         chunk.attempts, per_chunk, dict(outcome), isinstance(outcome, FallbackCounts),
                     )
+                    self._records[(task.circuit_index, task.chunk_index)] = record
+                    finished.append((task, record))
                     stats["chunks"] += 1
                     stats["shots"] += task.shots
                     self._done += 1
@@ -228,6 +233,9 @@ class ChunkScheduler:
             else:
                 self._consecutive_failures[node_id] = 0
             self._cond.notify_all()
+        if self._on_record is not None:
+            for task, record in finished:  # outside the lock: the callback may write to disk
+                self._on_record(task, record)
         if failures:
             keys = ", ".join(chunk.task.key for chunk, _ in failures[:5])
             logger.warning("node %s failed %d chunk(s) (%s%s): %s; re-queued elsewhere",

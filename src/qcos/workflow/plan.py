@@ -1,30 +1,37 @@
 """The parse-time plan of a run: which circuits exist, which batch each belongs to, where files go.
 
-Batches are chunks of ``batch_size`` circuits *within one sweep entry*, in the entry's
-expansion order, so the DAG has about ``circuits / batch_size`` jobs per stage and a
-change to one entry leaves every other entry's batches as they were.
+A batch is at most ``batch_size`` circuits of one sweep entry, in the entry's expansion
+order, named ``<family>-<k>-<chunk>`` where ``k`` counts the entries of that family
+(``ghz-0-0000``, ``qft-0-0000``, ``ghz-1-0000``). Adding an entry of another family, or
+appending values to an entry's last swept parameter, only appends batches: existing batch
+names keep their circuits. The rules see batches through one ``{batch}`` wildcard.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from qcos.circuits.sweep import CircuitSpec
 from qcos.exceptions import ConfigError
 from qcos.workflow.config import circuit_specs
+from qcos.workflow.settings import digest
 
 logger = logging.getLogger(__name__)
+
+#: what a batch name looks like (the ``{batch}`` wildcard's constraint)
+BATCH_PATTERN = r"[a-z][a-z0-9_]*-[0-9]+-[0-9][0-9][0-9][0-9]+"
+_BATCH_RE = re.compile(f"^{BATCH_PATTERN}$")
 
 
 @dataclass(frozen=True)
 class Batch:
-    """One transpile job and one dispatch job: ``batch-<entry>-<chunk>``."""
+    """One transpile job and one dispatch job."""
 
     id: str
     entry: int
@@ -35,27 +42,25 @@ class Batch:
     def ids(self) -> list[str]:
         return [spec.id for spec in self.specs]
 
-    @property
-    def rule_suffix(self) -> str:
-        """The batch id as a Snakemake rule-name suffix (``batch_00_0001``)."""
-        return self.id.replace("-", "_")
+    @cached_property
+    def _dicts(self) -> tuple[dict[str, Any], ...]:
+        return tuple(spec.to_dict() for spec in self.specs)
 
     def spec_dicts(self) -> list[dict[str, Any]]:
-        return [spec.to_dict() for spec in self.specs]
+        """The batch's circuits as plain mappings (the transpile rule's parameter)."""
+        return list(self._dicts)
 
     def digest(self) -> str:
-        """SHA-256 of the batch's circuits: a short rule parameter (Snakemake stores every
-        parameter once per output file, so a list of specs would cost batch_size squared)."""
-        return _digest(self.spec_dicts())
+        """SHA-256 of the batch's circuits (a rule parameter: editing them reruns the batch)."""
+        return digest(self.spec_dicts())
 
 
-def _digest(data: Any) -> str:
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def batch_id(family: str, family_entry: int, chunk: int) -> str:
+    return f"{family}-{family_entry}-{chunk:04d}"
 
 
-def batch_id(entry: int, chunk: int) -> str:
-    return f"batch-{entry:02d}-{chunk:04d}"
+def is_batch_id(text: str) -> bool:
+    return bool(_BATCH_RE.match(text))
 
 
 def make_batches(specs: Sequence[CircuitSpec], batch_size: int) -> list[Batch]:
@@ -66,10 +71,13 @@ def make_batches(specs: Sequence[CircuitSpec], batch_size: int) -> list[Batch]:
     for spec in specs:
         by_entry.setdefault(spec.entry, []).append(spec)
     batches = []
+    seen_family: dict[str, int] = {}
     for entry in sorted(by_entry):
         members = by_entry[entry]
+        family = members[0].family
+        k = seen_family[family] = seen_family.get(family, -1) + 1
         for chunk, start in enumerate(range(0, len(members), batch_size)):
-            batches.append(Batch(batch_id(entry, chunk), entry, chunk, tuple(members[start : start + batch_size])))
+            batches.append(Batch(batch_id(family, k, chunk), entry, chunk, tuple(members[start : start + batch_size])))
     return batches
 
 
@@ -81,6 +89,10 @@ class Plan:
     specs: list[CircuitSpec]
     batches: list[Batch]
     root: str
+    _by_id: dict[str, Batch] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_id = {batch.id: batch for batch in self.batches}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, base_dir: str | Path | None = None,
@@ -89,54 +101,45 @@ class Plan:
         batches = make_batches(specs, int(config["batch_size"]))
         return cls(config, specs, batches, f"{results}/{config['experiment']}")
 
-    # -- paths (relative to the working directory) -------------------------
-    def qasm(self, circuit_id: str) -> str:
-        return f"{self.root}/qasm/{circuit_id}.qasm"
+    # -- path patterns and paths (relative to the working directory) ----------
+    def pattern(self, kind: str) -> str:
+        """A per-batch path with a ``{batch}`` wildcard: ``qasm``, ``table``, ``run`` or ``journal``."""
+        layout = {"qasm": "qasm/{batch}.parquet", "table": "counts/{batch}.parquet",
+                  "run": "runs/{batch}.json", "journal": "journal/{batch}.jsonl"}
+        return f"{self.root}/{layout[kind]}"
 
-    def counts(self, circuit_id: str) -> str:
-        return f"{self.root}/counts/{circuit_id}.json"
+    def path(self, kind: str, batch: Batch | str) -> str:
+        return self.pattern(kind).format(batch=batch if isinstance(batch, str) else batch.id)
 
-    def run_record(self, batch: Batch) -> str:
-        return f"{self.root}/runs/{batch.id}.json"
+    def all_paths(self, kind: str) -> list[str]:
+        return [self.path(kind, batch) for batch in self.batches]
 
-    def log(self, stage: str, batch: Batch | None = None) -> str:
-        return f"logs/{self.config['experiment']}/{stage}" + (f"/{batch.id}.log" if batch else ".log")
+    def log(self, stage: str, batch: str | None = None) -> str:
+        return f"logs/{self.config['experiment']}/{stage}" + (f"/{batch}.log" if batch else ".log")
 
     @property
     def ids(self) -> list[str]:
         return [spec.id for spec in self.specs]
 
-    def all_counts(self) -> list[str]:
-        return [self.counts(i) for i in self.ids]
-
-    def all_qasm(self) -> list[str]:
-        return [self.qasm(i) for i in self.ids]
-
-    def all_run_records(self) -> list[str]:
-        return [self.run_record(b) for b in self.batches]
-
     def manifest(self) -> list[dict[str, Any]]:
         """Every circuit with its batch, in plan order (what ``plan.json`` holds)."""
-        return [{**spec.to_dict(), "batch": batch.id} for batch in self.batches for spec in batch.specs]
+        return [{**spec, "batch": batch.id} for batch in self.batches for spec in batch.spec_dicts()]
 
     def digest(self) -> str:
         """SHA-256 of the manifest: a short rule parameter that changes whenever the plan does."""
-        return _digest(self.manifest())
+        return digest(self.manifest())
 
-    def batch(self, batch_id: str, digest: str | None = None) -> Batch:
-        """The batch called ``batch_id``; with ``digest``, check it still holds the same circuits."""
-        for batch in self.batches:
-            if batch.id == batch_id:
-                if digest is not None and batch.digest() != digest:
-                    raise ConfigError(
-                        f"{batch_id}: its circuits changed since the workflow was planned "
-                        "(qasm files added or removed?); run snakemake again"
-                    )
-                return batch
-        raise ConfigError(f"no batch {batch_id!r} in this plan; run snakemake again")
+    def batch(self, batch_id: str) -> Batch:
+        """The batch called ``batch_id``."""
+        try:
+            return self._by_id[batch_id]
+        except KeyError:
+            raise ConfigError(f"no batch {batch_id!r} in this plan (batches: {len(self.batches)}); "
+                              "run snakemake again") from None
 
-    def sources(self, batch: Batch) -> list[str]:
+    def sources(self, batch: Batch | str) -> list[str]:
         """User files a batch reads (qasm family), so editing one reruns its batch."""
+        batch = self.batch(batch) if isinstance(batch, str) else batch
         return [str(spec.params["path"]) for spec in batch.specs if spec.family == "qasm"]
 
     def __iter__(self) -> Iterator[Batch]:

@@ -1,15 +1,14 @@
-"""What the workflow's batch jobs do: generate + transpile a batch, and dispatch a batch.
+"""What the workflow's jobs do: transpile a batch, dispatch a batch, collect, aggregate, provenance.
 
-The Snakemake scripts only unpack ``snakemake.*`` and call these functions, so the
-same steps run (and are tested) without Snakemake: ``bench/bench_workflow.py`` uses
-them as its one-process baseline.
+The Snakemake scripts only unpack ``snakemake.*`` and call these functions with one
+:class:`RunSettings`, so the same steps run (and are tested) without Snakemake:
+``bench/bench_workflow.py`` uses them as its one-process baseline.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -24,183 +23,150 @@ from qcos.circuits.qasm import dumps, loads
 from qcos.circuits.sweep import CircuitSpec
 from qcos.circuits.templates import compile_specs
 from qcos.exceptions import ConfigError
-from qcos.qvm.chunking import AUTO, parse_chunk_shots
+from qcos.qvm.chunking import parse_chunk_shots
 from qcos.redact import mask
-from qcos.results.counts import (
-    COUNTS_FORMAT,
-    atomic_write_text,
-    canonical_json,
-    counts_record,
-    is_current,
-    sha256_text,
-    write_counts,
-)
+from qcos.results.counts import ResultsError, atomic_write_text, canonical_json, sha256_text
 from qcos.results.provenance import package_versions
+from qcos.results.store import (
+    CircuitRecord,
+    QasmRow,
+    iter_records,
+    read_qasm_table,
+    write_counts_table,
+    write_qasm_table,
+)
+from qcos.workflow.journal import ChunkJournal
+from qcos.workflow.settings import RunSettings
 
 logger = logging.getLogger(__name__)
-
-#: gates circuits are compiled to when the config names none: OpenQASM 3 standard
-#: gates that Aer runs natively, so dispatch never has to transpile again
-DEFAULT_BASIS = ("cx", "rz", "sx", "x", "h")
 
 
 def _specs(specs: Sequence[CircuitSpec | Mapping[str, Any]]) -> list[CircuitSpec]:
     return [s if isinstance(s, CircuitSpec) else CircuitSpec.from_dict(s) for s in specs]
 
 
-def make_pass_manager(transpile: Mapping[str, Any], seed: int) -> Any:
+def make_pass_manager(settings: RunSettings) -> Any:
     """One preset pass manager for a whole batch (``transpile()`` would build one per call)."""
+    transpile = settings.transpile
     try:
         return generate_preset_pass_manager(
-            optimization_level=int(transpile.get("optimization_level", 1)),
-            basis_gates=list(transpile.get("basis_gates") or DEFAULT_BASIS),
-            coupling_map=transpile.get("coupling_map") or None,
-            seed_transpiler=derive_seed(seed, "transpile"),
+            optimization_level=transpile.optimization_level,
+            basis_gates=list(transpile.basis_gates),
+            coupling_map=[list(pair) for pair in transpile.coupling_map] if transpile.coupling_map else None,
+            seed_transpiler=derive_seed(settings.seed, "transpile"),
         )
     except Exception as error:
         raise ConfigError(f"config: transpile: {error}") from error
 
 
-def transpile_batch(
-    specs: Sequence[CircuitSpec | Mapping[str, Any]],
-    qasm_paths: Sequence[str | Path],
-    *,
-    seed: int,
-    transpile: Mapping[str, Any],
-) -> list[QuantumCircuit]:
-    """Build a batch's circuits, compile them with one pass manager and write OpenQASM 3 files."""
+def transpile_batch(specs: Sequence[CircuitSpec | Mapping[str, Any]], table_path: str | Path, *,
+                    settings: RunSettings, batch: str) -> list[QuantumCircuit]:
+    """Build a batch's circuits, compile them with one pass manager, write ``qasm/<batch>.parquet``."""
     specs = _specs(specs)
-    if len(specs) != len(qasm_paths):
-        raise ValueError(f"transpile_batch: {len(specs)} circuits but {len(qasm_paths)} output paths")
     started = time.perf_counter()
     # families with a template (qaoa_ring) compile once per structure and bind each point
-    compiled = compile_specs(specs, make_pass_manager(transpile, seed), seed)
-    for spec, circuit, path in zip(specs, compiled, qasm_paths, strict=True):
+    compiled = compile_specs(specs, make_pass_manager(settings), settings.seed)
+    rows = []
+    for spec, circuit in zip(specs, compiled, strict=True):
         circuit.name = spec.id
-        atomic_write_text(path, dumps(circuit))
-    logger.info("transpiled %d circuit(s) in %.3fs", len(specs), time.perf_counter() - started)
+        text = dumps(circuit)
+        rows.append(QasmRow(spec.id, spec.family, spec.params, spec.entry, text, sha256_text(text)))
+    write_qasm_table(table_path, rows, batch=batch)
+    logger.info("%s: transpiled %d circuit(s) in %.3fs", batch, len(specs), time.perf_counter() - started)
     return list(compiled)
 
 
-def _expected(spec: CircuitSpec, qasm_sha: str, config: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "format": COUNTS_FORMAT,
-        "circuit_id": spec.id,
-        "shots": int(config["shots"]),
-        "seed": int(config["seed"]),
-        "chunk_shots": parse_chunk_shots(config["dispatch"]["chunk_shots"], "config: dispatch.chunk_shots"),
-        "qasm_sha256": qasm_sha,
-    }
+def run_identity(settings: RunSettings) -> dict[str, Any]:
+    """What, beyond a chunk's circuit, index, shots and seed, fixes its counts (journal keys)."""
+    return {"noise": settings.counts_identity()["noise"], "versions": package_versions()}
 
 
-def dispatch_batch(
-    specs: Sequence[CircuitSpec | Mapping[str, Any]],
-    qasm_paths: Sequence[str | Path],
-    counts_paths: Sequence[str | Path],
-    run_record_path: str | Path | None,
-    *,
-    config: Mapping[str, Any],
-    batch: str = "batch",
-) -> dict[str, Any]:
-    """Run a batch's circuits on the configured cluster and write one counts file per circuit.
+def dispatch_batch(qasm_table: str | Path, table_path: str | Path, run_record_path: str | Path | None,
+                   journal_path: str | Path, *, settings: RunSettings, batch: str) -> dict[str, Any]:
+    """Run a batch on the configured cluster and write its result table and run record.
 
-    A counts file that already holds this circuit's result (same qasm hash, shots, seed
-    and chunking) is kept as it is (only touched), so a rerun batch simulates only
-    what is new. Returns the batch's run record (also written to ``run_record_path``).
+    Chunks already in the batch's journal (same content key) are reused; every chunk that
+    finishes is appended to the journal at once, so a killed job loses only chunks in flight.
     """
     from qcos.providers.cluster import load_cluster_config
     from qcos.qvm import DistributedQVM
 
-    specs = _specs(specs)
-    if not len(specs) == len(qasm_paths) == len(counts_paths):
-        raise ValueError("dispatch_batch: specs, qasm_paths and counts_paths must have the same length")
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.perf_counter()
-    to_run: list[tuple[CircuitSpec, QuantumCircuit, str, Path]] = []
-    reused: list[str] = []
-    for spec, qasm_path, counts_path in zip(specs, qasm_paths, counts_paths, strict=True):
-        text = Path(qasm_path).read_text(encoding="utf-8")
-        qasm_sha = sha256_text(text)
-        if is_current(counts_path, _expected(spec, qasm_sha, config)):
-            os.utime(counts_path)  # up to date for this run: newer than its qasm input
-            reused.append(spec.id)
-            continue
-        circuit = loads(text, source=str(qasm_path))
-        circuit.name = spec.id
-        to_run.append((spec, circuit, qasm_sha, Path(counts_path)))
-
-    record: dict[str, Any] = {"batch": batch, "started": started_at, "circuits": {}}
-    previous = _read_record(run_record_path)
-    for circuit_id in reused:
-        if circuit_id in previous.get("circuits", {}):
-            record["circuits"][circuit_id] = {**previous["circuits"][circuit_id], "reused": True}
-        else:
-            record["circuits"][circuit_id] = {"reused": True}
-
-    if to_run:
-        dispatch = config.get("dispatch", {})
-        versions = package_versions()
-        max_qubits = int(config.get("aggregate", {}).get("fidelity_max_qubits", 20))
-        with load_cluster_config(config["cluster"], where="config: cluster").build() as registry:
-            qvm = DistributedQVM(
-                registry,
-                shots=int(config["shots"]),
-                seed=int(config["seed"]),
-                chunk_shots=parse_chunk_shots(dispatch.get("chunk_shots", AUTO), "config: dispatch.chunk_shots"),
-                max_attempts=int(dispatch.get("max_attempts", 4)),
-                chunk_timeout_s=dispatch.get("chunk_timeout_s"),
-                progress=False,
-            )
-            results = qvm.run_batch([c for _, c, _, _ in to_run], keys=[s.id for s, _, _, _ in to_run])
-            record["cluster"] = registry.status_report()
-            record["per_node"] = results.per_node
-        for (spec, circuit, qasm_sha, counts_path), result in zip(to_run, results, strict=True):
-            write_counts(counts_path, counts_record(
-                circuit_id=spec.id, family=spec.family, params=spec.params, counts=result.counts,
-                shots=result.shots, seed=result.seed, chunk_shots=qvm.chunk_shots,
-                num_qubits=circuit.num_qubits, num_clbits=circuit.num_clbits, depth=circuit.depth(),
-                qasm_sha256=qasm_sha, versions=versions,
-                hellinger_fidelity=_ideal_fidelity(circuit, result.counts, max_qubits),
-            ))
-            record["circuits"][spec.id] = {
-                "reused": False,
-                "node_ids": result.node_ids,
-                "chunks": len(result.chunks),
-                "chunking": result.metadata.get("chunking", {}).get("cost"),
-                "attempts": sum(c.attempts for c in result.chunks),
-                "execute_s": round(result.timings.get("execute_s", 0.0), 6),
-                "transpile_s": round(result.timings.get("transpile_s", 0.0), 6),
-            }
-    record.update(
-        simulated=[s.id for s, _, _, _ in to_run],
-        reused=reused,
-        wall_s=round(time.perf_counter() - started, 6),
-        finished=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
+    rows = read_qasm_table(qasm_table)
+    circuits = []
+    for row in rows:
+        circuit = loads(row.qasm, source=f"{qasm_table}: {row.circuit_id}")
+        circuit.name = row.circuit_id
+        circuits.append(circuit)
+    identity = run_identity(settings)
+    journal = ChunkJournal(journal_path, [(r.circuit_id, r.qasm_sha256) for r in rows], identity)
+    dispatch = settings.dispatch
+    with journal, load_cluster_config(list(settings.cluster), where="config: cluster").build() as registry:
+        qvm = DistributedQVM(
+            registry, shots=settings.shots, seed=settings.seed,
+            chunk_shots=parse_chunk_shots(dispatch.chunk_shots, "config: dispatch.chunk_shots"),
+            max_attempts=dispatch.max_attempts, chunk_timeout_s=dispatch.chunk_timeout_s, progress=False,
+        )
+        results = qvm.run_batch(circuits, keys=[r.circuit_id for r in rows], store=journal)
+        cluster = registry.status_report()
+    metadata = {"versions": identity["versions"], "chunk_shots": dispatch.chunk_shots, "noise": identity["noise"]}
+    records = [
+        CircuitRecord(
+            circuit_id=row.circuit_id, family=row.family, params=row.params, entry=row.entry,
+            num_qubits=circuit.num_qubits, num_clbits=circuit.num_clbits, depth=circuit.depth(),
+            qasm_sha256=row.qasm_sha256, shots=result.shots, seed=result.seed,
+            chunks=tuple(c.shots for c in result.chunks), counts=result.counts,
+            hellinger_fidelity=_ideal_fidelity(circuit, result.counts, settings), metadata=metadata, batch=batch,
+        )
+        for row, circuit, result in zip(rows, circuits, results, strict=True)
+    ]
+    write_counts_table(table_path, records, batch=batch)
+    journal.compact()
+    record = _run_record(batch, rows, results, cluster, journal, started_at, time.perf_counter() - started)
     if run_record_path is not None:
         atomic_write_text(run_record_path, canonical_json(mask(record)))  # no secret in run records
-    logger.info("%s: simulated %d circuit(s), reused %d, in %.3fs", batch, len(to_run), len(reused), record["wall_s"])
+    logger.info("%s: %d circuit(s), %d chunk(s): %d simulated, %d reused from the journal, in %.3fs", batch,
+                len(rows), record["chunks"]["total"], record["chunks"]["simulated"], record["chunks"]["reused"],
+                record["wall_s"])
     return record
 
 
-def _ideal_fidelity(circuit: QuantumCircuit, counts: Mapping[str, int], max_qubits: int) -> float | None:
-    """Hellinger fidelity against the ideal distribution, for circuits up to ``max_qubits``."""
+def _run_record(batch: str, rows: Sequence[QasmRow], results: Any, cluster: Any, journal: ChunkJournal,
+                started_at: str, wall: float) -> dict[str, Any]:
+    """Where and how long a batch ran (not byte-stable: timings, nodes)."""
+    from qcos.qvm.reuse import REUSED_NODE
+
+    circuits = {}
+    for row, result in zip(rows, results, strict=True):
+        ran = [c for c in result.chunks if c.node_id != REUSED_NODE]
+        circuits[row.circuit_id] = {
+            "reused": not ran,
+            "node_ids": sorted({c.node_id for c in ran}),
+            "chunks": len(result.chunks),
+            "chunking": result.metadata.get("chunking", {}).get("cost"),
+            "reused_chunks": len(result.chunks) - len(ran),
+            "attempts": sum(c.attempts for c in ran),
+            "execute_s": round(sum(c.duration_s for c in ran), 6),
+            "transpile_s": round(result.timings.get("transpile_s", 0.0), 6),
+        }
+    total = sum(entry["chunks"] for entry in circuits.values())
+    reused = sum(entry["reused_chunks"] for entry in circuits.values())
+    return {
+        "batch": batch, "started": started_at, "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "wall_s": round(wall, 6), "chunks": {"total": total, "reused": reused, "simulated": total - reused},
+        "journal_written": journal.written, "cluster": cluster, "per_node": results.per_node, "circuits": circuits,
+    }
+
+
+def _ideal_fidelity(circuit: QuantumCircuit, counts: Mapping[str, int], settings: RunSettings) -> float | None:
+    """Hellinger fidelity against the ideal distribution, for circuits up to ``fidelity_max_qubits``."""
     from qcos.results.fidelity import fidelity, ideal_distribution
 
-    if circuit.num_qubits > max_qubits:
+    if circuit.num_qubits > settings.fidelity_max_qubits:
         return None
     ideal = ideal_distribution(circuit)
     return None if ideal is None else fidelity(counts, ideal)
-
-
-def _read_record(path: str | Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def write_plan(path: str | Path, manifest: Sequence[Mapping[str, Any]]) -> None:
@@ -212,24 +178,43 @@ def read_plan(path: str | Path) -> list[dict[str, Any]]:
     return list(json.loads(Path(path).read_text(encoding="utf-8"))["circuits"])
 
 
-def aggregate_run(
-    plan_path: str | Path,
-    counts_paths: Sequence[str | Path],
-    qasm_paths: Sequence[str | Path],
-    run_records: Sequence[str | Path],
-    *,
-    summary_path: str | Path,
-    runtimes_path: str | Path,
-    plots: Mapping[str, str | Path],
-    fidelity_max_qubits: int = 20,
-) -> list[dict[str, Any]]:
-    """Summary table, run-time table and plots of a finished run."""
-    from qcos.results.aggregate import runtime_rows, summarize, write_runtimes, write_summary
+def collect(plan_path: str | Path, tables: Sequence[str | Path], index_path: str | Path, *,
+            settings: RunSettings) -> dict[str, Any]:
+    """Check every planned circuit has exactly one valid record for this config; write the index."""
+    planned = {entry["id"]: entry["batch"] for entry in read_plan(plan_path)}
+    problems: list[str] = []
+    found: dict[str, str] = {}
+    for record in iter_records(tables):
+        if record.circuit_id not in planned:
+            problems.append(f"{record.batch}: holds circuit {record.circuit_id!r}, which is not in the plan")
+        elif record.shots != settings.shots or record.seed != settings.seed:
+            problems.append(f"{record.batch}: {record.circuit_id}: shots/seed {record.shots}/{record.seed} "
+                            f"differ from the config's {settings.shots}/{settings.seed}")
+        found[record.circuit_id] = record.batch
+    missing = [cid for cid in planned if cid not in found]
+    problems += [f"{planned[cid]}: no record of circuit {cid!r}" for cid in missing[:10]]
+    if problems:
+        shown = "\n  ".join(problems[:10])
+        raise ResultsError(f"{len(problems)} problem(s) in the result tables:\n  {shown}\n"
+                           "Delete the named batch tables (counts/<batch>.parquet) and rerun the workflow.")
+    index = {"experiment": settings.experiment, "n_circuits": len(found), "shots": settings.shots,
+             "seed": settings.seed, "batches": sorted(set(found.values()))}
+    atomic_write_text(index_path, canonical_json(index))
+    return index
+
+
+def aggregate_run(tables: Sequence[str | Path], run_records: Sequence[str | Path], *, summary_path: str | Path,
+                  runtimes_path: str | Path, plots: Mapping[str, str | Path], settings: RunSettings) -> list[dict[str, Any]]:
+    """Summary table, run-time table and plots of a finished run, from the batch tables."""
+    from qcos.results.aggregate import runtime_rows, summary_row, write_runtimes, write_summary
     from qcos.results.plots import plot_all
 
-    specs = [CircuitSpec.from_dict(entry) for entry in read_plan(plan_path)]
     started = time.perf_counter()
-    summary = summarize(specs, counts_paths, qasm_paths, fidelity_max_qubits=fidelity_max_qubits)
+    specs, summary = [], []
+    for record in iter_records(tables):
+        spec = CircuitSpec(record.circuit_id, record.family, dict(record.params), record.entry)
+        specs.append(spec)
+        summary.append(summary_row(spec, record.as_dict(), None, fidelity_max_qubits=settings.fidelity_max_qubits))
     write_summary(summary_path, summary)
     runtimes = runtime_rows(specs, run_records, {row["circuit_id"]: row["qubits"] for row in summary})
     write_runtimes(runtimes_path, runtimes)

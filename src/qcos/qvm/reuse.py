@@ -1,0 +1,35 @@
+"""Chunk reuse: a store that remembers finished chunks, so a rerun simulates only what is missing."""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol, runtime_checkable
+
+from qcos.providers.base import ShotTask
+from qcos.qvm.result import ChunkRecord, Counts
+
+logger = logging.getLogger(__name__)
+
+#: the node id recorded for a chunk taken from a store instead of being run
+REUSED_NODE = "reused"
+
+
+@runtime_checkable
+class ChunkStore(Protocol):
+    """What ``DistributedQVM.run_batch(..., store=...)`` asks before and tells after each chunk.
+
+    ``lookup`` returns the counts of a chunk that already ran with exactly this task's
+    identity (circuit, chunk index, shots, seed and whatever else the store keys on),
+    or None. ``record`` is called from worker threads as each chunk finishes; it must be
+    thread-safe and should persist the chunk before returning (a killed run loses only
+    the chunks still in flight).
+    """
+
+    def lookup(self, task: ShotTask) -> Counts | None: ...
+
+    def record(self, task: ShotTask, record: ChunkRecord) -> None: ...
+
+
+def reused_record(task: ShotTask, counts: Counts) -> ChunkRecord:
+    """The record of a chunk served from a store (no node, no time)."""
+    return ChunkRecord(task.circuit_index, task.chunk_index, task.shots, task.seed, REUSED_NODE, 0, 0.0, dict(counts))

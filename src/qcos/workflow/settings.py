@@ -1,0 +1,138 @@
+"""One typed view of a validated workflow config, built once and handed to every step.
+
+Every default lives in ``workflow/schemas/config.schema.yaml``: :meth:`RunSettings.from_config`
+reads a config the schema has already validated and filled, and refuses one it has not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from qcos.exceptions import ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: providers whose nodes run in the dispatch job's own processes (they use its cores)
+LOCAL_PROVIDERS = frozenset({"local_cpu", "local_gpu", "local_gpu_aer", "local_gpu_mps"})
+#: local providers whose nodes each use one GPU
+GPU_PROVIDERS = frozenset({"local_gpu", "local_gpu_aer", "local_gpu_mps"})
+
+
+@dataclass(frozen=True)
+class TranspileSettings:
+    """How circuits are compiled before they are written as OpenQASM 3."""
+
+    optimization_level: int
+    basis_gates: tuple[str, ...]
+    coupling_map: tuple[tuple[int, int], ...] | None
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    """DistributedQVM settings of the dispatch jobs."""
+
+    chunk_shots: int | str
+    max_attempts: int
+    chunk_timeout_s: float | None
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything a workflow step needs from the config, typed."""
+
+    experiment: str
+    seed: int
+    shots: int
+    batch_size: int
+    transpile: TranspileSettings
+    dispatch: DispatchSettings
+    cluster: tuple[Mapping[str, Any], ...]
+    fidelity_max_qubits: int
+    noise: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> RunSettings:
+        """Settings from a config validated by ``validate_config`` (defaults already filled)."""
+        try:
+            transpile, dispatch = config["transpile"], config["dispatch"]
+            coupling = transpile["coupling_map"]
+            return cls(
+                experiment=str(config["experiment"]),
+                seed=int(config["seed"]),
+                shots=int(config["shots"]),
+                batch_size=int(config["batch_size"]),
+                transpile=TranspileSettings(
+                    optimization_level=int(transpile["optimization_level"]),
+                    basis_gates=tuple(transpile["basis_gates"]),
+                    coupling_map=None if coupling is None else tuple((int(a), int(b)) for a, b in coupling),
+                ),
+                dispatch=DispatchSettings(
+                    chunk_shots=dispatch["chunk_shots"],
+                    max_attempts=int(dispatch["max_attempts"]),
+                    chunk_timeout_s=dispatch["chunk_timeout_s"],
+                ),
+                cluster=tuple(dict(entry) for entry in config["cluster"]),
+                fidelity_max_qubits=int(config["aggregate"]["fidelity_max_qubits"]),
+                noise=config.get("noise") or None,  # absent = ideal simulation
+            )
+        except (KeyError, TypeError) as error:
+            raise ConfigError(
+                f"config: {error} is missing; RunSettings needs a config checked by qcos.workflow.config.validate_config"
+            ) from error
+
+    # -- identities (short digests used as rule parameters) --------------------
+    def counts_identity(self) -> dict[str, Any]:
+        """What fixes a circuit's counts besides its OpenQASM text: changing any of it reruns dispatch."""
+        return {"seed": self.seed, "shots": self.shots, "chunk_shots": self.dispatch.chunk_shots,
+                "noise": _plain(self.noise)}
+
+    def counts_digest(self) -> str:
+        return digest(self.counts_identity())
+
+    def transpile_digest(self) -> str:
+        return digest({"seed": self.seed, "transpile": asdict(self.transpile)})
+
+    # -- what the dispatch job uses of the machine it runs on ------------------
+    def local_nodes(self) -> tuple[int, int]:
+        """(local nodes, of which GPU nodes) that the cluster starts inside the dispatch job."""
+        nodes = gpus = 0
+        for entry in self.cluster:
+            name = str(entry.get("provider"))
+            if name in LOCAL_PROVIDERS:
+                count = int(entry.get("n_nodes", _provider_default(name, "n_nodes", 1)))
+                nodes += count
+                gpus += count if name in GPU_PROVIDERS else 0
+        return nodes, gpus
+
+    def dispatch_threads(self) -> int:
+        """Cores a dispatch job uses: one per local node (each is one Aer process), at least one."""
+        return max(1, self.local_nodes()[0])
+
+
+def digest(data: Any) -> str:
+    """SHA-256 of canonical JSON: a short rule parameter that changes whenever ``data`` does."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str)) if value is not None else None
+
+
+def _provider_default(name: str, argument: str, fallback: int) -> int:
+    """A provider's own default for a ``build_nodes`` argument (the provider is its one home)."""
+    from qcos.providers.registry import NodeProviderRegistry
+
+    try:
+        parameter = inspect.signature(NodeProviderRegistry.get(name).build_nodes).parameters.get(argument)
+    except Exception:  # an unknown provider is reported by the config check, not here
+        return fallback
+    if parameter is None or parameter.default is inspect.Parameter.empty:
+        return fallback
+    return int(parameter.default)
