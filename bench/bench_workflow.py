@@ -1,9 +1,15 @@
-"""Benchmark: a 1,000-circuit sweep through `snakemake` vs one Python process doing the same steps.
+"""Benchmark: the workflow at scale - dry-run planning, real runs on mock nodes, and Snakemake vs one process.
 
-Both sides generate, transpile (one pass manager per batch), run on the same cluster
-(DistributedQVM, local Aer) and write the same counts files, summary, plots and
-provenance; the counts must come out byte-identical. Prints the ratio last:
-snakemake wall time / one-process wall time (target <= 2).
+1. Planning: ``snakemake -n`` of 1,000 and 100,000 circuits (wall time, peak memory of the
+   snakemake process tree); targets: 100k within 5x of 1k and under 500 MB.
+2. Scaling of a real run on mock nodes (no simulation, so the workflow's own cost shows):
+   1,000 and 10,000 circuits through ``snakemake --cores N``; per-circuit cost of the
+   10k run within +-25 % of the 1k run's. Both runs pay the same fixed cost (parsing,
+   plan, aggregate, plots), measured by a 50-circuit run and taken off before dividing.
+3. Aer: a 1,000-circuit sweep on a local_cpu node through Snakemake vs one Python process
+   doing the same steps (``qcos.workflow.steps``); tables and summary byte-identical;
+   target ratio <= 1.5.
+The ratios are printed last.
 """
 
 from __future__ import annotations
@@ -24,40 +30,77 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 logger = logging.getLogger(__name__)
 
+#: runs a command and prints the peak RSS (KiB) of its process tree's largest member
+_PEAK = ("import resource, subprocess, sys\n"
+         "done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)\n"
+         "sys.stderr.write(done.stderr[-3000:] if done.returncode else '')\n"
+         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+         "sys.exit(done.returncode)\n")
 
-def sweep_config(circuits: int, batch_size: int) -> dict:
-    instances = max(1, circuits // 20)
+
+def sweep_config(circuits: int, batch_size: int, cluster: list[dict], experiment: str = "bench") -> dict:
+    instances = max(1, circuits // 20)  # 4 widths x 5 depths x instances
     return {
-        "experiment": "bench",
-        "seed": 11,
-        "shots": 1024,
-        "batch_size": batch_size,
-        "circuits": [{"family": "random", "qubits": {"range": [3, 8]}, "depth": {"range": [2, 6]}, "instances": instances}],
-        "cluster": [{"provider": "local_cpu", "n_nodes": 1}],
+        "experiment": experiment, "seed": 11, "shots": 1024, "batch_size": batch_size,
+        "circuits": [{"family": "random", "qubits": {"range": [3, 7]}, "depth": {"range": [2, 7]},
+                      "instances": instances}],
+        "cluster": cluster,
     }
 
 
-def run_snakemake(workdir: Path, cores: int) -> float:
+def workdir_with(root: Path, name: str, config: dict) -> Path:
+    workdir = root / name
+    (workdir / "config").mkdir(parents=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return workdir
+
+
+def snakemake_args(workdir: Path, *extra: str) -> list[str]:
+    return [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), *extra]
+
+
+def timed(command: list[str], cwd: Path) -> tuple[float, int]:
+    """Wall seconds and peak memory (MB) of ``command``."""
     started = time.perf_counter()
-    done = subprocess.run(
-        [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-         "--profile", str(REPO / "profiles" / "local"), "--cores", str(cores), "-q"],
-        cwd=workdir, capture_output=True, text=True, timeout=900,
-    )
+    done = subprocess.run([sys.executable, "-c", _PEAK, *command], cwd=cwd, capture_output=True, text=True,
+                          timeout=3600)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"snakemake failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-    return elapsed
+        raise SystemExit(f"{' '.join(command[:6])} ... failed:\n{done.stderr[-4000:]}")
+    return elapsed, int(done.stdout.split()[-1]) // 1024
+
+
+def plan_scale(root: Path) -> dict[str, float]:
+    mock = [{"provider": "mock", "n_nodes": 2}]
+    out = {}
+    for n in (1_000, 100_000):
+        workdir = workdir_with(root, f"plan{n}", sweep_config(n, 50, mock))
+        out[f"plan{n}_s"], out[f"plan{n}_mb"] = timed(snakemake_args(workdir, "-n", "--quiet", "all"), workdir)
+        print(f"dry-run {n:>7,} circuits (batch_size 50): {out[f'plan{n}_s']:6.2f} s, peak {out[f'plan{n}_mb']} MB",
+              flush=True)
+    return out
+
+
+def mock_scale(root: Path, cores: int) -> dict[str, float]:
+    mock = [{"provider": "mock", "n_nodes": 2}]
+    out = {}
+    for n in (50, 1_000, 10_000):
+        workdir = workdir_with(root, f"mock{n}", sweep_config(n, 250, mock))
+        out[f"mock{n}_s"], _ = timed(snakemake_args(workdir, "--cores", str(cores), "-q"), workdir)
+        print(f"real run {n:>6,} circuits on mock nodes (batch_size 250, --cores {cores}): {out[f'mock{n}_s']:7.2f} s",
+              flush=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return out
 
 
 def run_one_process(workdir: Path) -> float:
     """The same steps as the workflow's jobs, in this process, batch after batch."""
-    from qcos.results.collect import collect_to
-
     from qcos.workflow.config import validate_config
     from qcos.workflow.plan import Plan
+    from qcos.workflow.settings import RunSettings
     from qcos.workflow.steps import (
         aggregate_run,
+        collect,
         dispatch_batch,
         transpile_batch,
         write_plan,
@@ -67,52 +110,72 @@ def run_one_process(workdir: Path) -> float:
     os.chdir(workdir)
     started = time.perf_counter()
     config = validate_config(yaml.safe_load((workdir / "config" / "config.yaml").read_text()), base_dir=workdir)
+    settings = RunSettings.from_config(config)
     plan = Plan.from_config(config, base_dir=workdir)
     write_plan(f"{plan.root}/plan.json", plan.manifest())
     for batch in plan:
-        qasm = [plan.qasm(i) for i in batch.ids]
-        transpile_batch(batch.specs, qasm, seed=config["seed"], transpile=config["transpile"])
-        dispatch_batch(batch.specs, qasm, [plan.counts(i) for i in batch.ids], plan.run_record(batch),
-                       config=config, batch=batch.id)
-    collect_to(f"{plan.root}/collected.json", plan.ids, plan.all_counts(), config=config)
-    aggregate_run(f"{plan.root}/plan.json", plan.all_counts(), plan.all_qasm(), plan.all_run_records(),
-                  summary_path=f"{plan.root}/summary.csv", runtimes_path=f"{plan.root}/runtimes.csv",
+        transpile_batch(batch.specs, plan.path("qasm", batch), settings=settings, batch=batch.id)
+        dispatch_batch(plan.path("qasm", batch), plan.path("table", batch), plan.path("run", batch),
+                       plan.path("journal", batch), settings=settings, batch=batch.id)
+    collect(f"{plan.root}/plan.json", plan.all_paths("table"), f"{plan.root}/collected.json", settings=settings)
+    aggregate_run(plan.all_paths("table"), plan.all_paths("run"), summary_path=f"{plan.root}/summary.csv",
+                  runtimes_path=f"{plan.root}/runtimes.csv",
                   plots={n: f"{plan.root}/plots/{n}.png" for n in ("fidelity", "top_outcome", "runtime")},
-                  fidelity_max_qubits=config["aggregate"]["fidelity_max_qubits"])
-    write_provenance(f"{plan.root}/provenance.json", config, n_circuits=len(plan.ids), workflow_dir=REPO)
+                  settings=settings)
+    write_provenance(f"{plan.root}/provenance.json", config, n_circuits=len(plan.specs), workflow_dir=REPO)
     return time.perf_counter() - started
+
+
+def aer_ratio(root: Path, circuits: int, batch_size: int, cores: int) -> dict[str, float]:
+    config = sweep_config(circuits, batch_size, [{"provider": "local_cpu", "n_nodes": 1}])
+    sides = {side: workdir_with(root, side, config) for side in ("snakemake", "one_process")}
+    one = run_one_process(sides["one_process"])
+    os.chdir(root)
+    smk, _ = timed(snakemake_args(sides["snakemake"], "--profile", str(REPO / "profiles" / "local"),
+                                  "--cores", str(cores), "-q"), sides["snakemake"])
+    tables = [sorted((w / "results" / "bench" / "counts").glob("*.parquet")) for w in sides.values()]
+    identical = len(tables[0]) == len(tables[1]) > 0 and all(
+        a.read_bytes() == b.read_bytes() for a, b in zip(*tables, strict=True))
+    summaries = [(w / "results" / "bench" / "summary.csv").read_bytes() for w in sides.values()]
+    n = 20 * max(1, circuits // 20)
+    print(f"Aer, {n} circuits, batch_size {batch_size}, local_cpu x1: one process {one:.2f} s "
+          f"({1000 * one / n:.1f} ms/circuit); snakemake --profile profiles/local --cores {cores}: {smk:.2f} s "
+          f"({1000 * smk / n:.1f} ms/circuit)")
+    print(f"tables byte-identical: {identical}; summary byte-identical: {summaries[0] == summaries[1]}")
+    return {"one_s": one, "smk_s": smk}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--circuits", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--circuits", type=int, default=1000, help="circuits of the Aer comparison")
+    parser.add_argument("--batch-size", type=int, default=200, help="batch_size of the Aer comparison")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["plan", "mock", "aer"])
     args = parser.parse_args()
-    config = sweep_config(args.circuits, args.batch_size)
+    results: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="qcos-bench-workflow-") as tmp:
-        sides = {}
-        for side in ("snakemake", "one_process"):
-            workdir = Path(tmp) / side
-            (workdir / "config").mkdir(parents=True)
-            (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-            sides[side] = workdir
-        one = run_one_process(sides["one_process"])
-        os.chdir(tmp)
-        smk = run_snakemake(sides["snakemake"], args.cores)
-        counts = [sorted((w / "results" / "bench" / "counts").iterdir()) for w in sides.values()]
-        identical = len(counts[0]) == len(counts[1]) == 20 * max(1, args.circuits // 20) and all(
-            a.read_bytes() == b.read_bytes() for a, b in zip(*counts, strict=True))
-        summaries_equal = all(
-            (sides["snakemake"] / "results" / "bench" / "summary.csv").read_bytes()
-            == (sides["one_process"] / "results" / "bench" / "summary.csv").read_bytes() for _ in [0])
-        shutil.rmtree(tmp, ignore_errors=True)
-    n = 20 * max(1, args.circuits // 20)
-    print(f"circuits: {n}, batch_size: {args.batch_size}, cores: {args.cores}, cluster: local_cpu x1")
-    print(f"one process (same steps):                      {one:7.2f} s  ({1000 * one / n:.1f} ms/circuit)")
-    print(f"snakemake --profile profiles/local --cores {args.cores}: {smk:7.2f} s  ({1000 * smk / n:.1f} ms/circuit)")
-    print(f"counts byte-identical: {identical}; summary byte-identical: {summaries_equal}")
-    print(f"ratio snakemake/one-process: {smk / one:.2f}")
+        root = Path(tmp)
+        if "plan" not in args.skip:
+            results |= plan_scale(root)
+        if "mock" not in args.skip:
+            results |= mock_scale(root, args.cores)
+        if "aer" not in args.skip:
+            results |= aer_ratio(root, args.circuits, args.batch_size, args.cores)
+        os.chdir(REPO)
+    print("--- ratios ---")
+    if "plan1000_s" in results:
+        print(f"dry-run 100k / 1k: {results['plan100000_s'] / results['plan1000_s']:.2f} (target <= 5); "
+              f"peak memory at 100k: {results['plan100000_mb']} MB (target < 500)")
+    if "mock1000_s" in results:
+        fixed = results["mock50_s"]
+        per_1k = (results["mock1000_s"] - fixed) / 950
+        per_10k = (results["mock10000_s"] - fixed) / 9950
+        print(f"per-circuit cost on mock nodes, 10k / 1k: {per_10k / per_1k:.2f} (target 0.75-1.25; "
+              f"{1000 * per_1k:.2f} vs {1000 * per_10k:.2f} ms/circuit after the {fixed:.1f} s fixed cost; "
+              f"raw {results['mock10000_s'] / 10:.2f} vs {results['mock1000_s']:.2f} ms/circuit)")
+    if "one_s" in results:
+        print(f"ratio snakemake/one-process (Aer, 1,000 circuits): {results['smk_s'] / results['one_s']:.2f} "
+              "(target <= 1.5)")
 
 
 if __name__ == "__main__":

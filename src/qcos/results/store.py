@@ -31,12 +31,12 @@ logger = logging.getLogger(__name__)
 TABLE_FORMAT = "qcos-batch/1"
 
 QASM_SCHEMA = pa.schema([
-    ("circuit_id", pa.string()), ("family", pa.string()), ("params", pa.string()), ("entry", pa.int32()),
+    ("circuit_id", pa.string()), ("family", pa.string()), ("params", pa.string()),
     ("qasm", pa.string()), ("qasm_sha256", pa.string()),
 ])
 
 COUNTS_SCHEMA = pa.schema([
-    ("circuit_id", pa.string()), ("family", pa.string()), ("params", pa.string()), ("entry", pa.int32()),
+    ("circuit_id", pa.string()), ("family", pa.string()), ("params", pa.string()),
     ("num_qubits", pa.int32()), ("num_clbits", pa.int32()), ("depth", pa.int32()),
     ("qasm_sha256", pa.string()), ("shots", pa.int64()), ("seed", pa.int64()),
     ("chunks", pa.list_(pa.int64())), ("counts", pa.map_(pa.string(), pa.int64())),
@@ -51,7 +51,6 @@ class QasmRow:
     circuit_id: str
     family: str
     params: Mapping[str, Any]
-    entry: int
     qasm: str
     qasm_sha256: str
 
@@ -63,7 +62,6 @@ class CircuitRecord:
     circuit_id: str
     family: str
     params: Mapping[str, Any]
-    entry: int
     num_qubits: int
     num_clbits: int
     depth: int
@@ -79,7 +77,7 @@ class CircuitRecord:
     def as_dict(self) -> dict[str, Any]:
         """A plain mapping (the keys of the old per-circuit counts files plus ``batch`` and ``chunks``)."""
         return {
-            "circuit_id": self.circuit_id, "family": self.family, "params": dict(self.params), "entry": self.entry,
+            "circuit_id": self.circuit_id, "family": self.family, "params": dict(self.params),
             "num_qubits": self.num_qubits, "num_clbits": self.num_clbits, "depth": self.depth,
             "qasm_sha256": self.qasm_sha256, "shots": self.shots, "seed": self.seed, "chunks": list(self.chunks),
             "counts": dict(self.counts), "hellinger_fidelity": self.hellinger_fidelity,
@@ -120,7 +118,7 @@ def _write_table(path: str | Path, table: pa.Table, batch: str) -> None:
 def write_qasm_table(path: str | Path, rows: Sequence[QasmRow], *, batch: str) -> None:
     columns = {
         "circuit_id": [r.circuit_id for r in rows], "family": [r.family for r in rows],
-        "params": [_params_text(r.params) for r in rows], "entry": [r.entry for r in rows],
+        "params": [_params_text(r.params) for r in rows],
         "qasm": [r.qasm for r in rows], "qasm_sha256": [r.qasm_sha256 for r in rows],
     }
     _write_table(path, pa.table(columns, schema=QASM_SCHEMA), batch)
@@ -173,7 +171,7 @@ def table_batch(table: pa.Table) -> str:
 def read_qasm_table(path: str | Path) -> list[QasmRow]:
     table = _read_table(path, QASM_SCHEMA)
     return [
-        QasmRow(r["circuit_id"], r["family"], json.loads(r["params"]), int(r["entry"]), r["qasm"], r["qasm_sha256"])
+        QasmRow(r["circuit_id"], r["family"], json.loads(r["params"]), r["qasm"], r["qasm_sha256"])
         for r in table.to_pylist()
     ]
 
@@ -189,7 +187,7 @@ def read_counts_table(path: str | Path, circuit_id: str | None = None) -> list[C
     records = []
     for r in table.to_pylist():
         record = CircuitRecord(
-            circuit_id=r["circuit_id"], family=r["family"], params=json.loads(r["params"]), entry=int(r["entry"]),
+            circuit_id=r["circuit_id"], family=r["family"], params=json.loads(r["params"]),
             num_qubits=int(r["num_qubits"]), num_clbits=int(r["num_clbits"]), depth=int(r["depth"]),
             qasm_sha256=r["qasm_sha256"], shots=int(r["shots"]), seed=int(r["seed"]), chunks=tuple(r["chunks"]),
             counts=dict(r["counts"]), hellinger_fidelity=r["hellinger_fidelity"],

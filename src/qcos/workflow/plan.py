@@ -44,7 +44,8 @@ class Batch:
 
     @cached_property
     def _dicts(self) -> tuple[dict[str, Any], ...]:
-        return tuple(spec.to_dict() for spec in self.specs)
+        # without the entry index: adding an entry before this one must not change the batch
+        return tuple({"id": s.id, "family": s.family, "params": dict(s.params)} for s in self.specs)
 
     def spec_dicts(self) -> list[dict[str, Any]]:
         """The batch's circuits as plain mappings (the transpile rule's parameter)."""

@@ -70,7 +70,7 @@ def transpile_batch(specs: Sequence[CircuitSpec | Mapping[str, Any]], table_path
     for spec, circuit in zip(specs, compiled, strict=True):
         circuit.name = spec.id
         text = dumps(circuit)
-        rows.append(QasmRow(spec.id, spec.family, spec.params, spec.entry, text, sha256_text(text)))
+        rows.append(QasmRow(spec.id, spec.family, spec.params, text, sha256_text(text)))
     write_qasm_table(table_path, rows, batch=batch)
     logger.info("%s: transpiled %d circuit(s) in %.3fs", batch, len(specs), time.perf_counter() - started)
     return list(compiled)
@@ -113,7 +113,7 @@ def dispatch_batch(qasm_table: str | Path, table_path: str | Path, run_record_pa
     metadata = {"versions": identity["versions"], "chunk_shots": dispatch.chunk_shots, "noise": identity["noise"]}
     records = [
         CircuitRecord(
-            circuit_id=row.circuit_id, family=row.family, params=row.params, entry=row.entry,
+            circuit_id=row.circuit_id, family=row.family, params=row.params,
             num_qubits=circuit.num_qubits, num_clbits=circuit.num_clbits, depth=circuit.depth(),
             qasm_sha256=row.qasm_sha256, shots=result.shots, seed=result.seed,
             chunks=tuple(c.shots for c in result.chunks), counts=result.counts,
@@ -212,7 +212,7 @@ def aggregate_run(tables: Sequence[str | Path], run_records: Sequence[str | Path
     started = time.perf_counter()
     specs, summary = [], []
     for record in iter_records(tables):
-        spec = CircuitSpec(record.circuit_id, record.family, dict(record.params), record.entry)
+        spec = CircuitSpec(record.circuit_id, record.family, dict(record.params))
         specs.append(spec)
         summary.append(summary_row(spec, record.as_dict(), None, fidelity_max_qubits=settings.fidelity_max_qubits))
     write_summary(summary_path, summary)
