@@ -9,12 +9,9 @@ whatever the cluster); where and how long chunks ran lives in the batch's run re
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
-import os
-import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from qcos.atomic import atomic_write_bytes
 from qcos.results.counts import ResultsError, canonical_json, counts_record
 
 logger = logging.getLogger(__name__)
@@ -88,24 +86,6 @@ class CircuitRecord:
 # -- writing --------------------------------------------------------------------
 def _params_text(params: Mapping[str, Any]) -> str:
     return json.dumps(dict(params), sort_keys=True, separators=(",", ":"))
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder and ``os.replace``; the mode follows the umask."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _write_table(path: str | Path, table: pa.Table, batch: str) -> None:

@@ -129,7 +129,7 @@ class ChunkJournal:
         with self._lock:
             if len(self.known) <= 2 * max(1, len(keep)):
                 return
-        from qcos.results.store import atomic_write_bytes
+        from qcos.atomic import atomic_write_bytes
 
         lines = [json.dumps({"k": k, "s": sum(self.known[k].values()), "c": dict(sorted(self.known[k].items()))},
                             separators=(",", ":")) for k in sorted(keep) if k in self.known]
