@@ -9,7 +9,10 @@ import pytest
 from qcos.circuits.sweep import expand_sweeps
 from qcos.exceptions import ConfigError
 from qcos.workflow.preflight import check_basis_gates, check_widths, cluster_max_qubits, spec_width
-from qcos.workflow.steps import DEFAULT_BASIS
+from qcos.workflow.config import load_schema
+
+#: the schema's default basis (its one home)
+DEFAULT_BASIS = load_schema()["properties"]["transpile"]["properties"]["basis_gates"]["default"]
 
 
 def test_default_and_valid_bases_pass() -> None:
