@@ -8,8 +8,8 @@ import pytest
 
 from qcos.circuits.sweep import expand_sweeps
 from qcos.exceptions import ConfigError
-from qcos.workflow.preflight import check_basis_gates, check_widths, cluster_max_qubits, spec_width
 from qcos.workflow.config import load_schema
+from qcos.workflow.preflight import check_basis_gates, check_widths, cluster_max_qubits, spec_width
 
 #: the schema's default basis (its one home)
 DEFAULT_BASIS = load_schema()["properties"]["transpile"]["properties"]["basis_gates"]["default"]

@@ -18,12 +18,17 @@ REUSED_NODE = "reused"
 class ChunkStore(Protocol):
     """What ``DistributedQVM.run_batch(..., store=...)`` asks before and tells after each chunk.
 
-    ``lookup`` returns the counts of a chunk that already ran with exactly this task's
+    ``plan`` may replace a circuit's chunk plan; ``lookup`` returns the counts of a chunk that already ran with exactly this task's
     identity (circuit, chunk index, shots, seed and whatever else the store keys on),
     or None. ``record`` is called from worker threads as each chunk finishes; it must be
     thread-safe and should persist the chunk before returning (a killed run loses only
     the chunks still in flight).
     """
+
+    def plan(self, circuit_index: int, shots: int, fresh: list[int]) -> list[int]:
+        """The chunk shots to run circuit ``circuit_index`` with: ``fresh`` (the QVM's own plan),
+        or a plan that extends chunks the store already holds (raised shots: one more chunk)."""
+        ...
 
     def lookup(self, task: ShotTask) -> Counts | None: ...
 
