@@ -136,3 +136,30 @@ def test_reader_cli_and_json_export(workdir: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "qcos", "results", "nothing-here"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "no result tables" in done.stderr
+
+
+def test_raising_shots_of_a_one_chunk_circuit_adds_one_chunk(tmp_path: Path) -> None:
+    """Cost-aware chunking keeps an ideal circuit in one chunk; raising its shots then adds one
+    more chunk (one more simulation) instead of rerunning the whole circuit (issue 16, item 3)."""
+    from qcos.providers.cluster import ClusterBuilder
+    from qcos.qvm import DistributedQVM
+
+    circuit = loads('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[3] q;\nbit[3] c;\nh q[0];\ncx q[0], q[1];\n'
+                    'cx q[1], q[2];\nc = measure q;\n')
+    path = tmp_path / "j.jsonl"
+
+    def run(shots: int) -> tuple[list[int], ChunkJournal]:
+        with ChunkJournal(path, [("ghz3", "sha")], {"noise": None}, extend=True) as journal, \
+                ClusterBuilder().add("local_cpu").build() as registry:
+            result = DistributedQVM(registry, seed=3, chunk_shots=1 << 20, progress=False).run_batch(
+                [circuit], shots, keys=["ghz3"], store=journal)[0]
+        assert sum(result.counts.values()) == shots
+        return [c.shots for c in result.chunks], journal
+
+    assert run(2048)[0] == [2048]
+    chunks, journal = run(4096)
+    assert chunks == [2048, 2048] and journal.reused == 1 and journal.written == 1
+    chunks, journal = run(8192)
+    assert chunks == [2048, 2048, 4096] and journal.reused == 2 and journal.written == 1
+    chunks, journal = run(4096)  # back down: the 4,096-shot plan is all there
+    assert chunks == [2048, 2048] and journal.written == 0

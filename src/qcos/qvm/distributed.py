@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -21,7 +22,14 @@ from qcos.exceptions import (
 from qcos.providers.base import ShotTask, TaskOutcome
 from qcos.providers.cluster import NodeHandle, QPURegistry
 from qcos.qvm import aer
-from qcos.qvm.chunking import AUTO, ChunkShots, chunk_plan, parse_chunk_shots
+from qcos.qvm.chunking import (
+    AUTO,
+    ChunkPlan,
+    ChunkShots,
+    chunk_plan,
+    extend_plan,
+    parse_chunk_shots,
+)
 from qcos.qvm.modes import QVMMode
 from qcos.qvm.result import BatchResult, ChunkRecord, FallbackCounts, QVMResult
 from qcos.qvm.reuse import ChunkStore, reused_record
@@ -131,6 +139,9 @@ class DistributedQVM:
         handles = self._eligible_handles(circuits)
         self._check_options_reach(handles)
         plans = [chunk_plan(circuit, shots, self.chunk_shots, self.options) for circuit in circuits]
+        if store is not None:
+            plans = [self._stored_plan(store, i, circuit, shots, plan)
+                     for i, (circuit, plan) in enumerate(zip(circuits, plans, strict=True))]
         chunks = [
             Chunk(ShotTask(circuit, part, chunk_seed(run_seed, key, k), index, k), circuit.num_qubits)
             for index, (circuit, key, plan) in enumerate(zip(circuits, circuit_key_list, plans, strict=True))
@@ -166,6 +177,19 @@ class DistributedQVM:
         return batch
 
     # -- internals --------------------------------------------------------
+    def _stored_plan(self, store: ChunkStore, index: int, circuit: QuantumCircuit, shots: int,
+                     plan: ChunkPlan) -> ChunkPlan:
+        """The plan the store asks for (it may extend chunks it already holds)."""
+        def extend(previous: Sequence[int]) -> list[int]:
+            return extend_plan(previous, circuit, shots, self.chunk_shots, self.options)
+
+        parts = [int(p) for p in store.plan(index, shots, list(plan.shots), extend)]
+        if parts == list(plan.shots):
+            return plan
+        if sum(parts) != shots or min(parts, default=0) < 1:
+            raise QcosError(f"chunk store {type(store).__name__}: plan {parts} does not split {shots} shots")
+        return dataclasses.replace(plan, shots=tuple(parts), reason=f"{plan.reason}; extends {len(parts) - 1} earlier chunk(s)")
+
     def _eligible_handles(self, circuits: list[QuantumCircuit]) -> list[NodeHandle]:
         if self.mode is QVMMode.LOCAL:
             from qcos.providers.local import LocalCPUProvider

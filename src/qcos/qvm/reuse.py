@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from qcos.providers.base import ShotTask
@@ -25,9 +26,11 @@ class ChunkStore(Protocol):
     the chunks still in flight).
     """
 
-    def plan(self, circuit_index: int, shots: int, fresh: list[int]) -> list[int]:
+    def plan(self, circuit_index: int, shots: int, fresh: list[int],
+             extend: Callable[[Sequence[int]], list[int]]) -> list[int]:
         """The chunk shots to run circuit ``circuit_index`` with: ``fresh`` (the QVM's own plan),
-        or a plan that extends chunks the store already holds (raised shots: one more chunk)."""
+        or ``extend(previous)`` - chunks the store already holds plus new ones for the extra
+        shots (raised shots: one more chunk, see :func:`qcos.qvm.chunking.extend_plan`)."""
         ...
 
     def lookup(self, task: ShotTask) -> Counts | None: ...

@@ -23,7 +23,7 @@ from qcos.circuits.qasm import dumps, loads
 from qcos.circuits.sweep import CircuitSpec
 from qcos.circuits.templates import compile_specs
 from qcos.exceptions import ConfigError
-from qcos.qvm.chunking import parse_chunk_shots
+from qcos.qvm.chunking import AUTO, parse_chunk_shots
 from qcos.redact import mask
 from qcos.results.counts import ResultsError, atomic_write_text, canonical_json, sha256_text
 from qcos.results.provenance import package_versions
@@ -100,12 +100,14 @@ def dispatch_batch(qasm_table: str | Path, table_path: str | Path, run_record_pa
         circuit.name = row.circuit_id
         circuits.append(circuit)
     identity = run_identity(settings)
-    journal = ChunkJournal(journal_path, [(r.circuit_id, r.qasm_sha256) for r in rows], identity)
+    chunk_shots = parse_chunk_shots(settings.dispatch.chunk_shots, "config: dispatch.chunk_shots")
+    journal = ChunkJournal(journal_path, [(r.circuit_id, r.qasm_sha256) for r in rows], identity,
+                           extend=chunk_shots == AUTO)
     dispatch = settings.dispatch
     with journal, load_cluster_config(list(settings.cluster), where="config: cluster").build() as registry:
         qvm = DistributedQVM(
             registry, shots=settings.shots, seed=settings.seed,
-            chunk_shots=parse_chunk_shots(dispatch.chunk_shots, "config: dispatch.chunk_shots"),
+            chunk_shots=chunk_shots,
             max_attempts=dispatch.max_attempts, chunk_timeout_s=dispatch.chunk_timeout_s, progress=False,
         )
         results = qvm.run_batch(circuits, keys=[r.circuit_id for r in rows], store=journal)
