@@ -32,6 +32,21 @@ class TranspileSettings:
     basis_gates: tuple[str, ...]
     coupling_map: tuple[tuple[int, int], ...] | None
 
+    @classmethod
+    def from_mapping(cls, transpile: Mapping[str, Any]) -> TranspileSettings:
+        """From a (partial) ``transpile:`` mapping, checked and filled by the config schema."""
+        import copy
+
+        from qcos.workflow.config import load_schema, schema_errors
+
+        data = copy.deepcopy(dict(transpile))
+        errors = schema_errors(data, load_schema()["properties"]["transpile"])
+        if errors:
+            raise ConfigError("\n".join(e.replace("config: ", "config: transpile.", 1) for e in errors))
+        coupling = data["coupling_map"]
+        return cls(int(data["optimization_level"]), tuple(data["basis_gates"]),
+                   None if coupling is None else tuple((int(a), int(b)) for a, b in coupling))
+
 
 @dataclass(frozen=True)
 class DispatchSettings:
@@ -62,6 +77,7 @@ class RunSettings:
         try:
             transpile, dispatch = config["transpile"], config["dispatch"]
             coupling = transpile["coupling_map"]
+            basis = transpile["basis_gates"]
             return cls(
                 experiment=str(config["experiment"]),
                 seed=int(config["seed"]),
@@ -69,7 +85,7 @@ class RunSettings:
                 batch_size=int(config["batch_size"]),
                 transpile=TranspileSettings(
                     optimization_level=int(transpile["optimization_level"]),
-                    basis_gates=tuple(transpile["basis_gates"]),
+                    basis_gates=tuple(basis),
                     coupling_map=None if coupling is None else tuple((int(a), int(b)) for a, b in coupling),
                 ),
                 dispatch=DispatchSettings(

@@ -36,7 +36,7 @@ from qcos.results.store import (
     write_qasm_table,
 )
 from qcos.workflow.journal import ChunkJournal
-from qcos.workflow.settings import RunSettings
+from qcos.workflow.settings import RunSettings, TranspileSettings
 
 logger = logging.getLogger(__name__)
 
@@ -45,15 +45,19 @@ def _specs(specs: Sequence[CircuitSpec | Mapping[str, Any]]) -> list[CircuitSpec
     return [s if isinstance(s, CircuitSpec) else CircuitSpec.from_dict(s) for s in specs]
 
 
-def make_pass_manager(settings: RunSettings) -> Any:
-    """One preset pass manager for a whole batch (``transpile()`` would build one per call)."""
-    transpile = settings.transpile
+def make_pass_manager(transpile: TranspileSettings | Mapping[str, Any], seed: int) -> Any:
+    """One preset pass manager for a whole batch (``transpile()`` would build one per call).
+
+    ``transpile``: the run's settings, or a ``transpile:`` mapping (schema defaults filled in).
+    """
+    if not isinstance(transpile, TranspileSettings):
+        transpile = TranspileSettings.from_mapping(transpile)
     try:
         return generate_preset_pass_manager(
             optimization_level=transpile.optimization_level,
             basis_gates=list(transpile.basis_gates),
             coupling_map=[list(pair) for pair in transpile.coupling_map] if transpile.coupling_map else None,
-            seed_transpiler=derive_seed(settings.seed, "transpile"),
+            seed_transpiler=derive_seed(seed, "transpile"),
         )
     except Exception as error:
         raise ConfigError(f"config: transpile: {error}") from error
@@ -65,7 +69,7 @@ def transpile_batch(specs: Sequence[CircuitSpec | Mapping[str, Any]], table_path
     specs = _specs(specs)
     started = time.perf_counter()
     # families with a template (qaoa_ring) compile once per structure and bind each point
-    compiled = compile_specs(specs, make_pass_manager(settings), settings.seed)
+    compiled = compile_specs(specs, make_pass_manager(settings.transpile, settings.seed), settings.seed)
     rows = []
     for spec, circuit in zip(specs, compiled, strict=True):
         circuit.name = spec.id
