@@ -165,9 +165,11 @@ def test_deleted_batch_table_is_redone_from_the_journal(reference_run: Path, tmp
     assert tables(workdir) == before
 
 
-#: one batch of many chunks: a kill lands mid-batch (chunks are journalled as they finish)
-MANY_CHUNKS = {**SMALL, "experiment": "k", "shots": 4096, "batch_size": 10, "dispatch": {"chunk_shots": 16},
-               "circuits": [{"family": "ghz", "qubits": [3, 4, 5]}]}
+#: one batch of 192 chunks of 50 ms each on a mock node: the journal fills in bursts (one per
+#: pull of the scheduler: 96, 48, 24, ... chunks), so a kill after the first burst lands mid-batch
+MANY_CHUNKS = {**SMALL, "experiment": "k", "shots": 4096, "batch_size": 10, "dispatch": {"chunk_shots": 64},
+               "circuits": [{"family": "ghz", "qubits": [3, 4, 5]}],
+               "cluster": [{"provider": "mock", "n_nodes": 1, "latency_s": 0.05}]}
 
 
 def journal_lines(workdir: Path, batch: str, experiment: str = "k") -> int:
@@ -181,7 +183,7 @@ def test_killed_dispatch_job_resumes_with_only_the_lost_chunks(tmp_path: Path) -
     write_config(fresh, MANY_CHUNKS)
     run_ok(fresh)
     total = run_record(fresh, "ghz-0-0000", "k")["chunks"]["total"]
-    assert total == 3 * 256
+    assert total == 3 * 64
     killed = tmp_path / "killed"
     write_config(killed, MANY_CHUNKS)
     command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(killed), "--cores", "1"]
@@ -229,6 +231,22 @@ def test_raising_shots_runs_only_the_new_chunks(tmp_path: Path) -> None:
             path = f"{kind}/{batch}.parquet"
             assert (results(raised, "s") / path).read_bytes() == (results(fresh, "s") / path).read_bytes()
     assert (results(raised, "s") / "summary.csv").read_bytes() == (results(fresh, "s") / "summary.csv").read_bytes()
+
+
+def test_raising_shots_of_one_chunk_circuits_adds_one_chunk(tmp_path: Path) -> None:
+    """chunk_shots: auto keeps an ideal circuit in one chunk; raising its shots then simulates one
+    more chunk for the extra shots instead of rerunning the circuit (issue 16, item 3)."""
+    from qcos.results.reader import Results
+
+    config = {**SMALL, "experiment": "a", "shots": 2048, "circuits": [{"family": "ghz", "qubits": [3, 4]}]}
+    write_config(tmp_path, config)
+    run_ok(tmp_path)
+    assert run_record(tmp_path, "ghz-0-0000", "a")["chunks"] == {"total": 2, "reused": 0, "simulated": 2}
+    write_config(tmp_path, {**config, "shots": 4096})
+    run_ok(tmp_path)
+    assert run_record(tmp_path, "ghz-0-0000", "a")["chunks"] == {"total": 4, "reused": 2, "simulated": 2}
+    record = Results(results(tmp_path, "a")).get("ghz-q3")
+    assert record.chunks == (2048, 2048) and record.shots == 4096 and set(record.counts) == {"000", "111"}
 
 
 @pytest.mark.parametrize(
