@@ -190,7 +190,8 @@ class Runner:
 
 
 def serve(conn: Connection, runner: Runner) -> None:
-    """Answer ``("run", circuits, items)`` with one ``(code, value)`` message per item."""
+    """Answer ``("run", circuits, options, items)`` with one ``(code, value)`` message per item;
+    an item is ``(circuit index, shots, seed, options index)``."""
     while True:
         try:
             message = conn.recv()
@@ -200,10 +201,10 @@ def serve(conn: Connection, runner: Runner) -> None:
             return
         if message[0] != "run":
             continue
-        circuits, items = message[1], message[2]
-        for index, shots, seed, options in items:
+        circuits, options, items = message[1], message[2], message[3]
+        for index, shots, seed, at in items:
             try:
-                outcome = runner.run_one(circuits[index], shots, seed, options)
+                outcome = runner.run_one(circuits[index], shots, seed, options[at])
             except Exception as error:  # never let one chunk end the worker
                 outcome = (SIMULATION, _one_line(f"unexpected worker error: {type(error).__name__}: {error}"))
             try:

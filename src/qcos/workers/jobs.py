@@ -39,8 +39,9 @@ _MIN_MEMORY_MB = 2048
 class Chunk:
     """One simulation: a circuit (OpenQASM text or QPY bytes), shots, seed and run options.
 
-    ``options`` is an opaque, JSON-able mapping passed to ``AerSimulator`` (``method``,
-    ``device``, ``noise_model`` data, ...); the pool never looks inside it.
+    ``options`` is an opaque mapping of run options passed to ``AerSimulator`` (``method``,
+    ``device``, a noise model, ...): picklable, and JSON-able where it crosses HTTP. The
+    pool never looks inside it; chunks that share one mapping object send it once.
     """
 
     circuit: str | bytes

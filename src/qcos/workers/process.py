@@ -150,14 +150,19 @@ class WorkerProcess:
             return [], True  # nothing was run: the caller sends the chunks to another worker
         circuits: list[str | bytes] = []
         where: dict[str | bytes, int] = {}
+        options: list[dict[str, Any]] = []
+        options_at: dict[int, int] = {}  # by identity: chunks of one call share one mapping
         items = []
-        for chunk in chunks:
+        for chunk in chunks:  # each circuit and each options mapping is sent (and parsed) once
             index = where.setdefault(chunk.circuit, len(circuits))
             if index == len(circuits):
                 circuits.append(chunk.circuit)
-            items.append((index, int(chunk.shots), chunk.seed, dict(chunk.options)))
+            at = options_at.setdefault(id(chunk.options), len(options))
+            if at == len(options):
+                options.append(dict(chunk.options))
+            items.append((index, int(chunk.shots), chunk.seed, at))
         try:
-            conn.send(("run", circuits, items))
+            conn.send(("run", circuits, options, items))
         except OSError as error:
             logger.warning("worker %d (pid %s) unreachable: %s", self.index, self.pid, error)
             return [], True
