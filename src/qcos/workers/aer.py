@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from qcos.workers.guard import Limits, check_program
-from qcos.workers.jobs import CIRCUIT, MEMORY, OK, QASM, SIMULATION, aer_memory_mb
+from qcos.workers.jobs import CIRCUIT, MEMORY, OK, PROTOCOL, QASM, SIMULATION, aer_memory_mb
 
 logger = logging.getLogger("qcos.workers.aer")
 
@@ -219,6 +219,10 @@ def main(argv: list[str]) -> int:
     die_with_parent(int(config.get("parent_pid") or 0))
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     conn = Connection(int(argv[1]))
+    if config.get("protocol") != PROTOCOL:
+        conn.send(("failed", f"this worker speaks protocol {PROTOCOL}, its parent {config.get('protocol')}: "
+                             "qcos was upgraded under a running program; restart it"))
+        return 1
     try:
         limit_memory(int(config.get("memory_mb") or 0))
         runner = Runner(config)

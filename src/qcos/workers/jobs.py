@@ -26,6 +26,10 @@ CRASHED = "crashed"  # the worker died on it (once); it may be retried
 POISON = "poison"  # the circuit killed a worker twice: it fails, the node is not to blame
 NOT_RUN = "not_run"  # not run because the pool could not run it (closed, every worker down)
 
+#: Version of the pool <-> worker messages; a worker from another qcos version refuses to start
+#: (qcos upgraded under a running program) instead of failing every chunk.
+PROTOCOL = 2
+
 #: Codes that any healthy node would answer the same way for this circuit.
 CIRCUIT_CAUSED = frozenset({QASM, POISON})
 
@@ -110,7 +114,7 @@ class WorkerConfig:
 
     def payload(self, parent_pid: int) -> dict[str, Any]:
         return {"base_options": dict(self.base_options), "memory_mb": self.memory_mb,
-                "max_qubits": self.max_qubits, "parent_pid": parent_pid}
+                "max_qubits": self.max_qubits, "parent_pid": parent_pid, "protocol": PROTOCOL}
 
 
 def qpy_bytes(circuit: QuantumCircuit) -> bytes:
