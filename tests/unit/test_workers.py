@@ -174,3 +174,12 @@ def test_a_pool_that_cannot_start_says_why():
 
     with pytest.raises(WorkerError, match="could not start"):
         WorkerPool(WorkerConfig(python="/bin/false", startup_timeout_s=20), 1).start()
+
+
+def test_a_worker_of_another_qcos_version_refuses_to_start(monkeypatch):
+    from qcos.exceptions import WorkerError
+    from qcos.workers import jobs
+
+    monkeypatch.setattr(jobs, "PROTOCOL", jobs.PROTOCOL - 1)
+    with pytest.raises(WorkerError, match="upgraded under a running program"):
+        WorkerPool(WorkerConfig(), 1).start()
