@@ -139,11 +139,12 @@ def extend_plan(
     """
     shots = _positive(shots, "shots")
     kept: list[int] = []
+    rest = shots
     for part in previous:
-        if sum(kept) + int(part) > shots:
+        if not 0 < int(part) <= rest:
             break
         kept.append(int(part))
-    rest = shots - sum(kept)
+        rest -= int(part)
     return kept + (plan_chunks(circuit, rest, chunk_shots, options) if rest else [])
 
 
@@ -157,7 +158,8 @@ def auto_chunk_shots(circuit: QuantumCircuit, options: Mapping[str, Any] | None 
     if why is None and method not in ("density_matrix", "superop", "unitary"):
         why = noise_reason(options)
     if why is None:
-        return ShotCost.SAMPLED, "ideal, measurements terminal: one simulation", SAMPLED_MAX_CHUNK_SHOTS
+        what = "density matrix" if method == "density_matrix" else "no gate noise"
+        return ShotCost.SAMPLED, f"measurements terminal, {what}: one simulation", SAMPLED_MAX_CHUNK_SHOTS
     width = 2 * circuit.num_qubits if method == "density_matrix" else circuit.num_qubits
     work = PER_SHOT_OVERHEAD_WORK + (2 ** min(width, 62)) * max(1, _size(circuit))
     size = max(PER_SHOT_MIN_CHUNK_SHOTS, min(PER_SHOT_MAX_CHUNK_SHOTS, PER_SHOT_CHUNK_WORK // work))
