@@ -30,7 +30,10 @@ def test_optional_parameters_appear_in_ids_only_off_default() -> None:
     assert ids({"family": "qaoa_ring", "qubits": 4, "gamma": 0.5, "beta": 0.1, "layers": [1, 2]}) == [
         "qaoa_ring-q4-g0.5-b0.1", "qaoa_ring-q4-g0.5-b0.1-p2",
     ]
-    assert ids({"family": "random", "qubits": 3, "depth": 2, "max_operands": 3}) == ["random-q3-d2-m3-i0"]
+    assert ids({"family": "random", "qubits": 3, "depth": 2, "density": [0.5, 1]}) == [
+        "random-q3-d2-i0", "random-q3-d2-x1-i0",
+    ]
+    assert ids({"family": "qv", "qubits": [3, 4], "instances": 2}) == ["qv-q3-i0", "qv-q3-i1", "qv-q4-i0", "qv-q4-i1"]
 
 
 def test_range_and_duplicate_values() -> None:
@@ -45,13 +48,14 @@ def test_range_and_duplicate_values() -> None:
     [
         ({"family": "ghz", "qubits": -3}, "circuits[0].qubits: -3 is less than the minimum of 1"),
         ({"family": "ghz", "qubits": [2, 0]}, "circuits[0].qubits[1]: 0 is less than the minimum of 1"),
-        ({"family": "nope", "qubits": 3}, "unknown family 'nope'; known families: ghz, qaoa_ring, qasm, qft, random"),
+        ({"family": "nope", "qubits": 3}, "unknown family 'nope'; known families: ghz, qaoa_ring, qasm, qft, qv, random"),
         ({"family": "ghz", "qbits": 3}, "unknown key(s) 'qbits' for family 'ghz'; allowed keys: family, qubits"),
         ({"family": "random", "qubits": 3}, "family 'random' needs 'depth'"),
         ({"family": "random", "qubits": 3, "depth": 2, "instances": [1, 2]}, "instances: takes a single value"),
         ({"family": "qaoa_ring", "qubits": 4, "gamma": {"linspace": [0, 1]}, "beta": 0}, "[start, stop, num]"),
         ({"family": "ghz", "qubits": {"linspace": [2, 4, 3]}}, "only float parameters take linspace"),
         ({"family": "ghz", "qubits": 2.5}, "2.5 is not an integer"),
+        ({"family": "random", "qubits": 3, "depth": 2, "density": 1.5}, "density: 1.5 is more than the maximum of 1"),
     ],
 )
 def test_bad_entries_name_the_key(entry: dict, message: str) -> None:

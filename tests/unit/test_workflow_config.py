@@ -38,7 +38,7 @@ def test_defaults_are_filled() -> None:
         ({"shots": -5, "circuits": GHZ}, "config: shots: -5 is less than the minimum of 1"),
         ({"shots": "many", "circuits": GHZ}, "config: shots: 'many' is not of type 'integer'"),
         ({"shot": 5, "circuits": GHZ}, "config: unknown key 'shot' (did you mean 'shots'?); allowed keys: aggregate,"),
-        ({"circuits": [{"family": "ghzz", "qubits": 3}]}, "config: circuits[0].family: unknown family 'ghzz'; known families: ghz, qaoa_ring, qasm, qft, random"),
+        ({"circuits": [{"family": "ghzz", "qubits": 3}]}, "config: circuits[0].family: unknown family 'ghzz'; known families: ghz, qaoa_ring, qasm, qft, qv, random"),
         ({"circuits": [{"family": "ghz", "qbits": 3}]}, "config: circuits[0]: unknown key(s) 'qbits' for family 'ghz'"),
         ({"circuits": []}, "config: circuits: [] should be non-empty"),
         ({"seed": 1}, "config: 'circuits' is a required key"),
@@ -65,8 +65,9 @@ def test_schema_lists_every_family() -> None:
 def test_default_config_file_is_valid() -> None:
     config = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), base_dir=REPO)
     plan = Plan.from_config(config, base_dir=REPO)
-    assert len(plan.ids) == 3 + 2 + 12 + 10 + 2
-    assert "random-q10-d5-i2" in plan.ids and "qaoa_ring-q6-g0.785-b0.2" in plan.ids
+    assert len(plan.ids) == 3 + 2 + 12 + 6 + 30 + 2
+    assert "random-q10-d5-i2" in plan.ids and "qaoa_ring-q6-g0.6-b0.25" in plan.ids and "qv-q4-i2" in plan.ids
+    assert config["noise"] is None
 
 
 def test_cluster_file_replaces_cluster(tmp_path: Path) -> None:

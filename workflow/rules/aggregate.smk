@@ -32,6 +32,21 @@ rule aggregate:
             caption="../report/runtime.rst",
             category="Plots",
         ),
+        parameters=report(
+            plot_paths()["parameters"],
+            caption="../report/parameters.rst",
+            category="Plots",
+        ),
+        qaoa_landscape=report(
+            plot_paths()["qaoa_landscape"],
+            caption="../report/qaoa_landscape.rst",
+            category="Plots",
+        ),
+        ideal_vs_measured=report(
+            plot_paths()["ideal_vs_measured"],
+            caption="../report/ideal_vs_measured.rst",
+            category="Plots",
+        ),
     log:
         PLAN.log("aggregate"),
     conda:

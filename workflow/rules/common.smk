@@ -50,7 +50,14 @@ def final_outputs():
 def plot_paths():
     return {
         name: f"{PLAN.root}/plots/{name}.png"
-        for name in ("fidelity", "top_outcome", "runtime")
+        for name in (
+            "fidelity",
+            "top_outcome",
+            "runtime",
+            "parameters",
+            "qaoa_landscape",
+            "ideal_vs_measured",
+        )
     }
 
 

@@ -5,6 +5,7 @@ from qcos.workflow.joblog import job_log
 
 def main(smk) -> None:
     with job_log(smk.log[0]):
+        from qcos.results.plots import PLOT_NAMES
         from qcos.workflow.settings import RunSettings
         from qcos.workflow.steps import aggregate_run
 
@@ -13,7 +14,7 @@ def main(smk) -> None:
             list(smk.input.records),
             summary_path=smk.output.summary,
             runtimes_path=smk.output.runtimes,
-            plots={name: smk.output[name] for name in ("fidelity", "top_outcome", "runtime")},
+            plots={name: smk.output[name] for name in PLOT_NAMES},
             settings=RunSettings.from_config(smk.config),
         )
 

@@ -25,6 +25,8 @@ from qcos.bridge.auth import BearerAuth
 from qcos.bridge.models import BatchRequest, CircuitRequest, describe_validation_error
 from qcos.bridge.settings import BridgeSettings
 from qcos.bridge.workers import BridgePool, Job, PoolUnavailable
+from qcos.circuits.noise import parse_noise
+from qcos.exceptions import QcosError
 from qcos.workers import (
     CIRCUIT,
     CRASHED,
@@ -119,6 +121,7 @@ def create_app(settings: BridgeSettings, pool: BridgePool, *, own_pool: bool = T
             "worker_memory_mb": settings.memory_limit_mb,
             "auth": auth.enabled,
             "batch": True,
+            "noise": True,  # takes the optional `noise` field (qcos.circuits.noise)
             "uptime_s": round(time.time() - started_at, 1),
             **stats,
         }
@@ -153,14 +156,22 @@ def create_app(settings: BridgeSettings, pool: BridgePool, *, own_pool: bool = T
                                    f"most {settings.max_batch} (--max-batch); split the batch")
         for index, item in enumerate(body.circuits):
             _check_shots(item.shots, settings, f"circuits.{index}.shots")
-        results = await _run(request, pool, [_job(item) for item in body.circuits], batch=True)
+        jobs = [_job(item, f"circuits.{index}.noise") for index, item in enumerate(body.circuits)]
+        results = await _run(request, pool, jobs, batch=True)
         return SafeJSONResponse({"results": [_batch_item(r) for r in results]})
 
     return app
 
 
-def _job(body: CircuitRequest) -> Job:
-    return Job(body.qasm, body.shots, body.seed, body.method)
+def _job(body: CircuitRequest, where: str = "noise") -> Job:
+    noise = None
+    if body.noise is not None:
+        try:
+            spec = parse_noise(body.noise, where=where)
+        except QcosError as error:
+            raise HTTPProblem(422, f"invalid request: {error}") from None
+        noise = spec.to_dict() if spec is not None else None
+    return Job(body.qasm, body.shots, body.seed, body.method, noise)
 
 
 def _batch_item(result: Outcome) -> dict[str, Any]:

@@ -14,7 +14,7 @@ Method = Literal[
 
 
 class CircuitRequest(BaseModel):
-    """``POST /run-circuit``: ``{"qasm": ..., "shots": 1024}`` plus optional ``seed`` and ``method``.
+    """``POST /run-circuit``: ``{"qasm": ..., "shots": 1024}`` plus optional ``seed``, ``method``, ``noise``.
 
     Types are strict (``"10"`` or ``10.0`` is not a shot count); unknown fields are ignored
     so that newer clients keep working.
@@ -26,6 +26,9 @@ class CircuitRequest(BaseModel):
     shots: int = Field(default=1024, ge=1, description="number of shots")
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Aer seed_simulator")
     method: Method | None = Field(default=None, description="Aer simulation method")
+    noise: dict[str, Any] | None = Field(
+        default=None, strict=False, description="noise spec, as qcos.circuits.noise reads it (announced in /health)"
+    )
 
 
 class BatchRequest(BaseModel):

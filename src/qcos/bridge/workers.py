@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from qcos.circuits.noise import RUN_OPTION_KEY
 from qcos.exceptions import BridgeError, WorkerError
 from qcos.workers import Chunk, Outcome, WorkerConfig, WorkerPool
 
@@ -24,15 +25,20 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Job:
-    """One circuit to run: OpenQASM text, shots, optional seed and Aer method."""
+    """One circuit to run: OpenQASM text, shots, optional seed, Aer method and noise spec."""
 
     qasm: str
     shots: int
     seed: int | None = None
     method: str | None = None
+    #: canonical noise spec (:mod:`qcos.circuits.noise`), rebuilt into a NoiseModel by the worker; None = ideal
+    noise: Mapping[str, Any] | None = None
 
     def chunk(self) -> Chunk:
-        return Chunk(self.qasm, self.shots, self.seed, {"method": self.method} if self.method else {})
+        options: dict[str, Any] = {"method": self.method} if self.method else {}
+        if self.noise:
+            options[RUN_OPTION_KEY] = dict(self.noise)
+        return Chunk(self.qasm, self.shots, self.seed, options)
 
 
 class PoolUnavailable(BridgeError):

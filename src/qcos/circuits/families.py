@@ -33,6 +33,7 @@ class Param:
     required: bool = True
     default: Any = None
     minimum: float | None = None
+    maximum: float | None = None
     sweep: bool = True
     help: str = ""
 
@@ -84,13 +85,51 @@ def build_qft(params: Mapping[str, Any], seed: int) -> QuantumCircuit:
 
 
 def build_random(params: Mapping[str, Any], seed: int) -> QuantumCircuit:
-    """Qiskit's random circuit of ``qubits`` x ``depth``, seeded from the run seed and the id."""
-    from qiskit.circuit.random import random_circuit
+    """Layers of random gates on ``qubits`` qubits, ``depth`` layers deep.
 
-    circuit = random_circuit(
-        int(params["qubits"]), int(params["depth"]), max_operands=int(params.get("max_operands") or 2),
-        measure=False, seed=seed,
-    )
+    In each layer the qubits are shuffled into pairs and each pair gets a two-qubit gate
+    (cx, cz or rzz) with probability ``density``; every qubit left over gets a random
+    single-qubit gate. ``density`` 0.5 puts about half the qubits of a layer into
+    entangling gates; 0 gives product states, 1 a brickwork of two-qubit gates. Unlike
+    Qiskit's ``random_circuit``, the number of two-qubit gates does not collapse after
+    transpiling (expected two-qubit gates: ``depth * floor(qubits/2) * density``).
+    """
+    import numpy as np
+
+    n, depth = int(params["qubits"]), int(params["depth"])
+    density = float(params.get("density", 0.5) if params.get("density") is not None else 0.5)
+    rng = np.random.default_rng(seed)
+    circuit = QuantumCircuit(n)
+    for _ in range(depth):
+        order = [int(q) for q in rng.permutation(n)]
+        busy: set[int] = set()
+        for a, b in zip(order[0::2], order[1::2], strict=False):
+            if rng.random() < density:
+                kind = int(rng.integers(3))
+                if kind == 0:
+                    circuit.cx(a, b)
+                elif kind == 1:
+                    circuit.cz(a, b)
+                else:
+                    circuit.rzz(float(rng.uniform(0, 2 * math.pi)), a, b)
+                busy.update((a, b))
+        for q in range(n):
+            if q not in busy:
+                theta, phi, lam = (float(x) for x in rng.uniform(0, 2 * math.pi, 3))
+                circuit.u(theta, phi, lam, q)
+    circuit.measure_all()
+    return circuit
+
+
+def build_qv(params: Mapping[str, Any], seed: int) -> QuantumCircuit:
+    """A quantum-volume model circuit (Qiskit's ``QuantumVolume``): ``depth`` layers of
+    random SU(4) blocks on random qubit pairs; ``depth`` defaults to ``qubits`` (square)."""
+    from qiskit.circuit.library import QuantumVolume
+
+    n = int(params["qubits"])
+    depth = int(params.get("depth") or n)
+    circuit = QuantumCircuit(n)
+    circuit.compose(QuantumVolume(n, depth, seed=seed).decompose(), inplace=True)
     circuit.measure_all()
     return circuit
 
@@ -131,13 +170,26 @@ _FAMILIES: dict[str, Family] = {
         {
             "qubits": _QUBITS,
             "depth": Param("int", "d", minimum=1, help="layers of random gates"),
-            "max_operands": Param("int", "m", required=False, default=2, minimum=1,
-                                  help="largest gate width (1-4)"),
+            "density": Param("float", "x", required=False, default=0.5, minimum=0.0, maximum=1.0,
+                             help="probability that a qubit pair of a layer gets a two-qubit gate (0-1)"),
             "instances": Param("int", "i", required=False, default=1, minimum=1, sweep=False,
                                help="independent random circuits per point"),
         },
         build_random,
-        "seeded random circuits",
+        "seeded layered random circuits with a two-qubit gate density",
+        expansion_keys=("instances",),
+    ),
+    "qv": Family(
+        "qv",
+        {
+            "qubits": Param("int", "q", minimum=2, help="width (and default depth) of the model circuit"),
+            "depth": Param("int", "d", required=False, default=None, minimum=1,
+                           help="layers of SU(4) blocks (default: qubits, the square QV circuit)"),
+            "instances": Param("int", "i", required=False, default=1, minimum=1, sweep=False,
+                               help="independent model circuits per point (QV needs many, e.g. 100)"),
+        },
+        build_qv,
+        "quantum-volume model circuits",
         expansion_keys=("instances",),
     ),
     "qaoa_ring": Family(

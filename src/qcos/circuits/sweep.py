@@ -119,6 +119,8 @@ def _check_scalar(value: Any, param: Param, where: str) -> Any:
         raise ConfigError(f"{where}: {value!r} is not a non-empty string")
     if param.minimum is not None and value < param.minimum:
         raise ConfigError(f"{where}: {format_value(value)} is less than the minimum of {format_value(param.minimum)}")
+    if param.maximum is not None and value > param.maximum:
+        raise ConfigError(f"{where}: {format_value(value)} is more than the maximum of {format_value(param.maximum)}")
     return value
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import inspect
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from qcos.circuits.noise import NoiseSpec, parse_noise
 from qcos.providers.spec import QPUNodeSpec
 
 if TYPE_CHECKING:
@@ -38,6 +39,14 @@ class ShotTask:
     seed: int | None
     circuit_index: int = 0
     chunk_index: int = 0
+    #: JSON-able options every executor must honour; ``"noise"`` holds the canonical
+    #: noise spec (:mod:`qcos.circuits.noise`) when the run is noisy.
+    run_options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def noise(self) -> NoiseSpec | None:
+        """The chunk's noise spec, or None for an ideal run."""
+        return parse_noise(self.run_options.get("noise"), where="run_options.noise")
 
     @property
     def key(self) -> str:

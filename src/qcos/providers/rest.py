@@ -141,6 +141,9 @@ class CustomRESTProvider(NodeProvider):
     :func:`build_rest_nodes`, :meth:`adopt` and :meth:`repoint`.
     """
 
+    #: noisy chunks carry their noise spec to the endpoint (or are refused when it lacks support)
+    HONOURS_NOISE = True
+
     DISPLAY_NAME = "Custom REST endpoints"
     ID_PREFIX = ID_PREFIX
 
@@ -377,10 +380,13 @@ class CustomRESTProvider(NodeProvider):
             raise NodeExecutionError(node_spec.node_id, f"cannot send {circuit.name!r} as OpenQASM 3: {error}") from error
         return self._run_one(text, shots, seed, node_spec, label=circuit.name)
 
-    def _run_one(self, text: str, shots: int, seed: int | None, node: QPUNodeSpec, *, label: str) -> Counts:
+    def _run_one(self, text: str, shots: int, seed: int | None, node: QPUNodeSpec, *, label: str,
+                 noise: Mapping[str, Any] | None = None) -> Counts:
         payload: dict[str, Any] = {"qasm": text, "shots": int(shots)}
         if seed is not None:
             payload["seed"] = int(seed)
+        if noise:
+            payload["noise"] = dict(noise)
         response = self._post(node, "/run-circuit", payload, read_timeout=self.timeout_s)
         where = f"{display_endpoint(endpoint_of(node))}/run-circuit"
         if response.status_code != 200:
@@ -408,6 +414,10 @@ class CustomRESTProvider(NodeProvider):
             return entry[1]
 
         outcomes: list[TaskOutcome] = [None] * len(tasks)
+        if any(task.run_options.get("noise") for task in tasks):
+            refusal = self._noise_refusal(node_spec)
+            if refusal is not None:
+                return [refusal] * len(tasks)
         sendable: list[int] = []
         for index, task in enumerate(tasks):
             try:
@@ -434,7 +444,8 @@ class CustomRESTProvider(NodeProvider):
             task = tasks[index]
             try:
                 outcomes[index] = self._run_one(text_of(task.circuit), task.shots, task.seed, node_spec,
-                                                label=f"{task.circuit.name} {task.key}")
+                                                label=f"{task.circuit.name} {task.key}",
+                                                noise=task.run_options.get("noise"))
             except EndpointUnreachable as error:  # do not wait out retries for every remaining task
                 for rest in sendable[position:]:
                     outcomes[rest] = error
@@ -449,6 +460,8 @@ class CustomRESTProvider(NodeProvider):
             item: dict[str, Any] = {"qasm": text_of(task.circuit), "shots": int(task.shots)}
             if task.seed is not None:
                 item["seed"] = int(task.seed)
+            if task.run_options.get("noise"):
+                item["noise"] = dict(task.run_options["noise"])
             items.append(item)
         read_timeout = min(self.timeout_s * max(1, len(tasks)), 86400.0)
         response = self._post(node, "/run-batch", {"circuits": items}, read_timeout=read_timeout)
@@ -481,6 +494,24 @@ class CustomRESTProvider(NodeProvider):
             except NodeExecutionError as error:
                 outcomes.append(error)
         return outcomes
+
+    def _noise_refusal(self, node: QPUNodeSpec) -> NodeExecutionError | None:
+        """Why noisy chunks may not go to this endpoint (its /health does not announce noise), or None."""
+        endpoint = endpoint_of(node)
+        with self._lock:
+            known = self._capabilities.get(endpoint)
+        if known is None:
+            self._probe(endpoint, node)
+            with self._lock:
+                known = self._capabilities.get(endpoint, {})
+        if known.get("noise") is True:
+            return None
+        return NodeExecutionError(
+            node.node_id,
+            f"{display_endpoint(endpoint)} does not announce noise support in /health (\"noise\": true), so it "
+            "would simulate noisy chunks without noise; refusing to send them. Serve it with `qcos bridge serve`, "
+            "or run noisy circuits on other nodes",
+        )
 
     def _batch_capable(self, node: QPUNodeSpec) -> bool:
         if self.batch is not None:

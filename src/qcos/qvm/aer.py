@@ -22,11 +22,18 @@ from qiskit.transpiler import PassManager
 from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
 from qiskit_aer import AerSimulator
 
+from qcos.circuits.noise import NoiseSpec, noise_digest
 from qcos.exceptions import NodeExecutionError, ProviderError
 
 logger = logging.getLogger(__name__)
 
 Counts = dict[str, int]
+
+
+class SimCounts(dict):
+    """Counts plus ``sim_s``: Aer's own time for the experiment (no start-up, parsing or transfer)."""
+
+    sim_s: float | None = None
 
 #: Instructions Aer needs no translation for beyond its target's gate set.
 _DIRECTIVES = frozenset({"measure", "barrier", "reset", "delay", "store"})
@@ -70,71 +77,87 @@ def validate_options(options: Mapping[str, Any], *, where: str = "aer_options") 
     return dict(options)
 
 
-def simulator(options: Mapping[str, Any] | None = None) -> AerSimulator:
-    """A shared AerSimulator for these options (creating one costs ~10 ms)."""
-    key = options_key(options)
+def simulator(options: Mapping[str, Any] | None = None, noise: NoiseSpec | None = None) -> AerSimulator:
+    """A shared AerSimulator for these options and noise (creating one costs ~10 ms)."""
+    key = (options_key(options), noise_digest(noise))
     with _lock:
         sim = _simulators.get(key)
-        if sim is None:
-            sim = AerSimulator(**dict(options or {}))
-            _simulators[key] = sim
-        return sim
+    if sim is None:
+        extra = {"noise_model": noise.build()} if noise is not None else {}
+        sim = AerSimulator(**dict(options or {}), **extra)
+        with _lock:
+            sim = _simulators.setdefault(key, sim)
+    return sim
 
 
-def pass_manager(options: Mapping[str, Any] | None = None, optimization_level: int = 1) -> PassManager:
-    """A reused preset pass manager for the simulator target (``transpile()`` rebuilds one: ~100 ms)."""
-    key = (options_key(options), optimization_level)
+def pass_manager(options: Mapping[str, Any] | None = None, optimization_level: int = 1,
+                 noise: NoiseSpec | None = None) -> PassManager:
+    """A reused preset pass manager for the simulator target (``transpile()`` rebuilds one: ~100 ms).
+
+    With noise, circuits compile to the noise model's basis, so every gate carries its error.
+    """
+    key = (options_key(options), optimization_level, noise_digest(noise))
     with _lock:
         manager = _pass_managers.get(key)
     if manager is None:
-        manager = generate_preset_pass_manager(
-            optimization_level=optimization_level, backend=simulator(options)
-        )
+        if noise is not None:
+            manager = generate_preset_pass_manager(
+                optimization_level=optimization_level, basis_gates=noise.basis_gates, seed_transpiler=0
+            )
+        else:
+            manager = generate_preset_pass_manager(optimization_level=optimization_level, backend=simulator(options))
         with _lock:
-            _pass_managers.setdefault(key, manager)
+            manager = _pass_managers.setdefault(key, manager)
     return manager
 
 
-def _native(options: Mapping[str, Any] | None) -> frozenset[str]:
-    key = options_key(options)
+def _native(options: Mapping[str, Any] | None, noise: NoiseSpec | None = None) -> frozenset[str]:
+    key = (options_key(options), noise_digest(noise))
     with _lock:
         names = _native_ops.get(key)
     if names is None:
-        names = frozenset(simulator(options).target.operation_names) | _DIRECTIVES
+        if noise is not None:
+            names = frozenset(noise.basis_gates) | _DIRECTIVES
+        else:
+            names = frozenset(simulator(options).target.operation_names) | _DIRECTIVES
         with _lock:
             _native_ops[key] = names
     return names
 
 
 def prepare(circuit: QuantumCircuit, options: Mapping[str, Any] | None = None,
-            optimization_level: int = 1) -> QuantumCircuit:
+            optimization_level: int = 1, noise: NoiseSpec | None = None) -> QuantumCircuit:
     """Return ``circuit`` ready for Aer: as is when every instruction is native, else transpiled."""
-    native = _native(options)
+    native = _native(options, noise)
     if all(name in native for name in circuit.count_ops()):
         return circuit
-    return pass_manager(options, optimization_level).run(circuit)
+    return pass_manager(options, optimization_level, noise).run(circuit)
 
 
 def run_counts(circuit: QuantumCircuit, shots: int, seed: int | None = None,
-               options: Mapping[str, Any] | None = None, *, node_id: str = "aer") -> Counts:
-    """Run one prepared circuit and return its counts (keys as Qiskit formats them)."""
+               options: Mapping[str, Any] | None = None, *, node_id: str = "aer",
+               noise: NoiseSpec | None = None) -> SimCounts:
+    """Run one prepared circuit; its counts (keys as Qiskit formats them) carry Aer's time as ``sim_s``."""
     run_options: dict[str, Any] = {"shots": int(shots)}
     if seed is not None:
         run_options["seed_simulator"] = int(seed)
     try:
-        result = simulator(options).run(circuit, **run_options).result()
+        result = simulator(options, noise).run(circuit, **run_options).result()
     except Exception as error:
         raise NodeExecutionError(node_id, f"Aer failed on {circuit.name!r}: {error}") from error
     if not result.success:
         status = getattr(result, "status", "") or "simulation failed"
         raise NodeExecutionError(node_id, f"Aer failed on {circuit.name!r}: {status}")
-    return dict(result.get_counts(0))
+    counts = SimCounts(result.get_counts(0))
+    taken = getattr(result.results[0], "time_taken", None) if result.results else None
+    counts.sim_s = float(taken) if isinstance(taken, (int, float)) else None
+    return counts
 
 
 def simulate(circuit: QuantumCircuit, shots: int, seed: int | None = None,
-             options: Mapping[str, Any] | None = None) -> Counts:
+             options: Mapping[str, Any] | None = None, noise: NoiseSpec | None = None) -> SimCounts:
     """Prepare and run: the one call bridges, Slurm tasks and fallbacks use."""
-    return run_counts(prepare(circuit, options), shots, seed, options)
+    return run_counts(prepare(circuit, options, noise=noise), shots, seed, options, noise=noise)
 
 
 def gpu_status(vendor: str | None = None) -> tuple[bool, str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from qiskit import QuantumCircuit
 
+from qcos.circuits.noise import RUN_OPTION_KEY, NoiseSpec, parse_noise
 from qcos.circuits.qasm import loads as load_qasm
 from qcos.exceptions import (
     CircuitError,
@@ -77,6 +78,7 @@ class DistributedQVM:
         optimization_level: int = 1,
         progress: bool | None = None,
         options: Mapping[str, Any] | None = None,
+        noise: Mapping[str, Any] | NoiseSpec | Any | None = None,
     ) -> None:
         if not isinstance(registry, QPURegistry):
             raise TypeError(f"DistributedQVM needs the QPURegistry from ClusterBuilder().build(), got {type(registry).__name__}")
@@ -92,6 +94,11 @@ class DistributedQVM:
         self.max_batch = _positive_int("max_batch", max_batch)
         self.optimization_level = optimization_level
         self.progress = progress
+        #: the noise every chunk runs with (a mapping, an Aer NoiseModel, or None = ideal)
+        self.noise: NoiseSpec | None = parse_noise(noise, where="DistributedQVM(noise=...)")
+        if self.noise is not None and "noise_model" in self.options:
+            raise QcosError("DistributedQVM: give the noise once, as noise=... (it reaches every node), "
+                            "not also as options['noise_model']")
         self._prepared: dict[tuple[int, tuple], QuantumCircuit] = {}
         self._prepare_locks: dict[tuple[int, tuple], threading.Lock] = {}
         self._prepare_guard = threading.Lock()
@@ -138,12 +145,19 @@ class DistributedQVM:
             raise QcosError(f"run_batch: {error}") from error
         handles = self._eligible_handles(circuits)
         self._check_options_reach(handles)
-        plans = [chunk_plan(circuit, shots, self.chunk_shots, self.options) for circuit in circuits]
+        run_options: dict[str, Any] = {}
+        if self.noise is not None:
+            # compiled once here, so every node runs the same gates and draws the same errors
+            circuits = [aer.prepare(c, None, self.optimization_level, noise=self.noise) for c in circuits]
+            run_options[RUN_OPTION_KEY] = self.noise.to_dict()
+            self._warn_foreign_executors(handles)
+        plan_options = {**self.options, **run_options}  # the chunk plan splits noisy circuits
+        plans = [chunk_plan(circuit, shots, self.chunk_shots, plan_options) for circuit in circuits]
         if store is not None:
-            plans = [self._stored_plan(store, i, circuit, shots, plan)
+            plans = [self._stored_plan(store, i, circuit, shots, plan, plan_options)
                      for i, (circuit, plan) in enumerate(zip(circuits, plans, strict=True))]
         chunks = [
-            Chunk(ShotTask(circuit, part, chunk_seed(run_seed, key, k), index, k), circuit.num_qubits)
+            Chunk(ShotTask(circuit, part, chunk_seed(run_seed, key, k), index, k, run_options), circuit.num_qubits)
             for index, (circuit, key, plan) in enumerate(zip(circuits, circuit_key_list, plans, strict=True))
             for k, part in enumerate(plan.shots)
         ]
@@ -178,10 +192,10 @@ class DistributedQVM:
 
     # -- internals --------------------------------------------------------
     def _stored_plan(self, store: ChunkStore, index: int, circuit: QuantumCircuit, shots: int,
-                     plan: ChunkPlan) -> ChunkPlan:
+                     plan: ChunkPlan, plan_options: Mapping[str, Any]) -> ChunkPlan:
         """The plan the store asks for (it may extend chunks it already holds)."""
         def extend(previous: Sequence[int]) -> list[int]:
-            return extend_plan(previous, circuit, shots, self.chunk_shots, self.options)
+            return extend_plan(previous, circuit, shots, self.chunk_shots, plan_options)
 
         parts = [int(p) for p in store.plan(index, shots, list(plan.shots), extend)]
         if parts == list(plan.shots):
@@ -222,6 +236,16 @@ class DistributedQVM:
                 "them; give those settings to their provider (e.g. aer_options=) or leave those nodes out"
             )
 
+    def _warn_foreign_executors(self, handles: Sequence[NodeHandle]) -> None:
+        for handle in handles:
+            provider = handle.provider
+            if not (provider.uses_builtin_executor() or getattr(provider, "HONOURS_NOISE", False)):
+                logger.warning(
+                    "node %s runs chunks with its own executor (%s); it receives the noise spec in "
+                    "ShotTask.run_options[%r] and must apply it, or its counts are ideal",
+                    handle.spec.node_id, type(provider).__name__, RUN_OPTION_KEY,
+                )
+
     def _run_on_node(self, handle: NodeHandle, tasks: Sequence[ShotTask]) -> list[TaskOutcome]:
         provider = handle.provider
         if self.mode is QVMMode.LOCAL or provider.uses_builtin_executor():
@@ -245,14 +269,18 @@ class DistributedQVM:
         pool = handle.provider.worker_pool() if self.mode is QVMMode.EMULATED else None
         if pool is not None and prepared:
             timeout = handle.spec.options.get("chunk_timeout_s", self.chunk_timeout_s)
-            chunks = [WorkerChunk(self._payload(tasks[i], options, prepared[i]), tasks[i].shots, tasks[i].seed, options)
+            # the worker rebuilds the NoiseModel from the canonical spec in its run options
+            run_options = {**options, RUN_OPTION_KEY: self.noise.to_dict()} if self.noise is not None else options
+            chunks = [WorkerChunk(self._payload(tasks[i], options, prepared[i]), tasks[i].shots, tasks[i].seed,
+                                  run_options)
                       for i in prepared]
             for i, outcome in zip(prepared, pool.run(chunks, timeout_s=timeout or None), strict=True):
-                outcomes[i] = wrap(outcome.counts) if outcome.ok else _chunk_error(handle.spec.node_id, outcome)
+                outcomes[i] = _wrap(wrap, outcome.counts) if outcome.ok else _chunk_error(handle.spec.node_id, outcome)
             return outcomes
         for i, circuit in prepared.items():
             try:
-                outcomes[i] = wrap(aer.run_counts(circuit, tasks[i].shots, tasks[i].seed, options, node_id=handle.spec.node_id))
+                outcomes[i] = _wrap(wrap, aer.run_counts(circuit, tasks[i].shots, tasks[i].seed, options,
+                                                         node_id=handle.spec.node_id, noise=self.noise))
             except Exception as error:
                 outcomes[i] = error
         return outcomes
@@ -277,7 +305,7 @@ class DistributedQVM:
             prepared = self._prepared.get(key)
             if prepared is None:
                 started = time.perf_counter()
-                prepared = aer.prepare(task.circuit, options, self.optimization_level)
+                prepared = aer.prepare(task.circuit, options, self.optimization_level, noise=self.noise)
                 self._transpile_s[task.circuit_index] = self._transpile_s.get(task.circuit_index, 0.0) + (
                     time.perf_counter() - started
                 )
@@ -306,11 +334,15 @@ class DistributedQVM:
                     timings={
                         "transpile_s": self._transpile_s.get(index, 0.0),
                         "execute_s": sum(c.duration_s for c in chunks),
+                        # Aer's per-experiment time summed over chunks: no start-up, no transfer
+                        **({"simulate_s": sum(c.sim_s for c in chunks)}
+                           if chunks and all(c.sim_s is not None for c in chunks) else {}),
                         "wall_s": wall,
                     },
                     metadata={"mode": self.mode.value, "key": keys[index], "requested_shots": shots,
                               "chunk_shots": self.chunk_shots, "chunking": plans[index].describe(),
-                              "num_clbits": circuit.num_clbits},
+                              "num_clbits": circuit.num_clbits,
+                              "noise": self.noise.to_dict() if self.noise is not None else None},
                 )
             )
         return results
@@ -332,6 +364,17 @@ def _split_reused(chunks: list[Chunk], store: ChunkStore) -> tuple[dict[tuple[in
     if reused:
         logger.info("reusing %d of %d chunk(s) from the chunk store", len(reused), len(chunks))
     return reused, to_run
+
+
+def _wrap(kind: type, counts: Mapping[str, int]) -> dict[str, int]:
+    """Counts as ``kind`` (dict or FallbackCounts), keeping Aer's ``sim_s`` when it came with them."""
+    wrapped = kind(counts)
+    sim_s = getattr(counts, "sim_s", None)
+    if sim_s is not None:
+        if kind is dict:
+            wrapped = aer.SimCounts(wrapped)
+        wrapped.sim_s = sim_s
+    return wrapped
 
 
 def _as_circuit(circuit: QuantumCircuit | str, index: int) -> QuantumCircuit:

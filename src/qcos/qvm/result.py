@@ -26,6 +26,8 @@ class ChunkRecord:
     duration_s: float
     counts: Counts = field(repr=False)
     fallback: bool = False  # ran on the built-in Aer executor after the provider declined
+    #: Aer's own time for this chunk's experiment (None when the executor did not report it)
+    sim_s: float | None = None
 
 
 @dataclass

@@ -205,6 +205,7 @@ class ChunkScheduler:
                     record = ChunkRecord(
                         task.circuit_index, task.chunk_index, task.shots, task.seed, node_id,
                         chunk.attempts, per_chunk, dict(outcome), isinstance(outcome, FallbackCounts),
+                        getattr(outcome, "sim_s", None),
                     )
                     self._records[(task.circuit_index, task.chunk_index)] = record
                     finished.append((task, record))

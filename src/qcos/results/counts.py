@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 COUNTS_FORMAT = "qcos-counts/1"
 
 #: fields that must match for an existing counts file to stand for a new run
-IDENTITY_FIELDS = ("format", "circuit_id", "shots", "seed", "chunk_shots", "qasm_sha256")
+IDENTITY_FIELDS = ("format", "circuit_id", "shots", "seed", "chunk_shots", "qasm_sha256", "noise")
 
 
 class ResultsError(QcosError):
@@ -68,9 +68,19 @@ def counts_record(
     qasm_sha256: str,
     versions: Mapping[str, str],
     hellinger_fidelity: float | None = None,
+    noise: str | None = None,
+    metrics: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The content of one counts file (deterministic for a circuit, seed and shots)."""
+    """The content of one counts file (deterministic for a circuit, seed, shots and noise).
+
+    ``noise`` is the noise spec's digest (None: ideal); ``metrics`` the fields of
+    :func:`qcos.results.metrics.circuit_metrics`, stored so aggregation needs no statevector.
+    """
+    extra: dict[str, Any] = dict(metrics or {})
+    if noise is not None:
+        extra["noise"] = noise
     return {
+        **extra,
         "format": COUNTS_FORMAT,
         "circuit_id": circuit_id,
         "family": family,
@@ -85,7 +95,8 @@ def counts_record(
         "counts": {str(k): int(v) for k, v in sorted(counts.items())},
         "versions": dict(versions),
         # against the ideal distribution; null when not computed (too wide, mid-circuit measurement)
-        "hellinger_fidelity": None if hellinger_fidelity is None else round(float(hellinger_fidelity), 6),
+        "hellinger_fidelity": (round(float(hellinger_fidelity), 6) if hellinger_fidelity is not None
+                               else extra.get("hellinger_fidelity")),
     }
 
 

@@ -64,10 +64,16 @@ def provenance(
     """The provenance record of a run (not byte-stable: it carries the creation time)."""
     from qcos.redact import mask
 
+    from qcos.circuits.noise import parse_noise
+
     # keys, tokens, passwords and URL user-info never reach the file, however deeply nested
     shown = mask(json.loads(json.dumps(config, default=str)))
+    noise = parse_noise(config.get("noise"), where="config: noise")
     return {
         "experiment": config.get("experiment"),
+        # the noise every circuit ran with (null: ideal), its digest and a readable label
+        "noise": None if noise is None else {"spec": noise.to_dict(), "digest": noise.digest,
+                                              "description": noise.describe()},
         "config_sha256": config_hash(shown),
         "config": shown,
         "seed": config.get("seed"),

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from typing import Any
 
+from qcos.circuits.noise import RUN_OPTION_KEY
 from qcos.workers.guard import Limits, check_program
 from qcos.workers.jobs import CIRCUIT, MEMORY, OK, PROTOCOL, QASM, SIMULATION, aer_memory_mb
 
@@ -163,13 +164,20 @@ class Runner:
             return CIRCUIT, problem
         run_options = {**self.base_options, **options}
         try:
-            return OK, self._aer.simulate(circuit, shots, seed, run_options)
+            noise = self._noise(run_options.pop(RUN_OPTION_KEY, None))
+            return OK, self._aer.simulate(circuit, shots, seed, run_options, noise=noise)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as error:
             if caused_by(error, MemoryError) or "insufficient memory" in str(error).lower():
                 return MEMORY, self._too_big("simulating")
             return SIMULATION, _one_line(f"simulation failed: {error}")
+
+    def _noise(self, spec: Any) -> Any:
+        """The chunk's noise spec (canonical mapping) as a NoiseSpec; its NoiseModel is built once per worker."""
+        from qcos.circuits.noise import parse_noise
+
+        return parse_noise(spec, where="run options: noise") if spec else None
 
     def _check(self, circuit: Any) -> str | None:
         limit = self.limits.max_qubits

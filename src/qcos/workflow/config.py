@@ -14,6 +14,7 @@ import jsonschema
 import yaml
 
 from qcos.circuits.families import FAMILIES
+from qcos.circuits.noise import parse_noise
 from qcos.circuits.sweep import CircuitSpec, expand_sweeps
 from qcos.exceptions import ConfigError, QcosError
 from qcos.providers.cluster import accepted_arguments, read_cluster_file
@@ -123,6 +124,7 @@ def validate_config(
     if checked.get("cluster_file"):
         checked["cluster"] = _read_cluster_file(base / checked["cluster_file"])
     check_cluster(checked["cluster"], where="config: " + ("cluster_file" if checked.get("cluster_file") else "cluster"))
+    parse_noise(checked.get("noise"), where="config: noise")  # what the schema cannot say (t2 <= 2 t1, ...)
     return checked
 
 

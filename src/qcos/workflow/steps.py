@@ -94,6 +94,7 @@ def dispatch_batch(qasm_table: str | Path, table_path: str | Path, run_record_pa
     """
     from qcos.providers.cluster import load_cluster_config
     from qcos.qvm import DistributedQVM
+    from qcos.results.metrics import circuit_metrics
 
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.perf_counter()
@@ -111,21 +112,25 @@ def dispatch_batch(qasm_table: str | Path, table_path: str | Path, run_record_pa
     with journal, load_cluster_config(list(settings.cluster), where="config: cluster").build() as registry:
         qvm = DistributedQVM(
             registry, shots=settings.shots, seed=settings.seed,
-            chunk_shots=chunk_shots,
+            chunk_shots=chunk_shots, noise=settings.noise,
             max_attempts=dispatch.max_attempts, chunk_timeout_s=dispatch.chunk_timeout_s, progress=False,
         )
         results = qvm.run_batch(circuits, keys=[r.circuit_id for r in rows], store=journal)
         cluster = registry.status_report()
     metadata = {"versions": identity["versions"], "chunk_shots": dispatch.chunk_shots, "noise": identity["noise"]}
+    # ideal-distribution metrics (fidelity next to an ideal sampler, QAOA cut, QV heavy outputs)
+    metrics = [circuit_metrics(circuit, row.family, row.params, result.counts, circuit_id=row.circuit_id,
+                               max_qubits=settings.fidelity_max_qubits)
+               for row, circuit, result in zip(rows, circuits, results, strict=True)]
     records = [
         CircuitRecord(
             circuit_id=row.circuit_id, family=row.family, params=row.params,
             num_qubits=circuit.num_qubits, num_clbits=circuit.num_clbits, depth=circuit.depth(),
             qasm_sha256=row.qasm_sha256, shots=result.shots, seed=result.seed,
             chunks=tuple(c.shots for c in result.chunks), counts=result.counts,
-            hellinger_fidelity=_ideal_fidelity(circuit, result.counts, settings), metadata=metadata, batch=batch,
+            hellinger_fidelity=metric["hellinger_fidelity"], metadata={**metadata, "metrics": metric}, batch=batch,
         )
-        for row, circuit, result in zip(rows, circuits, results, strict=True)
+        for row, circuit, result, metric in zip(rows, circuits, results, metrics, strict=True)
     ]
     write_counts_table(table_path, records, batch=batch)
     journal.compact()
@@ -154,6 +159,9 @@ def _run_record(batch: str, rows: Sequence[QasmRow], results: Any, cluster: Any,
             "reused_chunks": len(result.chunks) - len(ran),
             "attempts": sum(c.attempts for c in ran),
             "execute_s": round(sum(c.duration_s for c in ran), 6),
+            # Aer's own time for the circuit's experiments: no start-up, parsing or transfer
+            "simulate_s": (round(sum(c.sim_s for c in ran), 6) if ran and all(c.sim_s is not None for c in ran)
+                           else None),
             "transpile_s": round(result.timings.get("transpile_s", 0.0), 6),
         }
     total = sum(entry["chunks"] for entry in circuits.values())
@@ -163,16 +171,6 @@ def _run_record(batch: str, rows: Sequence[QasmRow], results: Any, cluster: Any,
         "wall_s": round(wall, 6), "chunks": {"total": total, "reused": reused, "simulated": total - reused},
         "journal_written": journal.written, "cluster": cluster, "per_node": results.per_node, "circuits": circuits,
     }
-
-
-def _ideal_fidelity(circuit: QuantumCircuit, counts: Mapping[str, int], settings: RunSettings) -> float | None:
-    """Hellinger fidelity against the ideal distribution, for circuits up to ``fidelity_max_qubits``."""
-    from qcos.results.fidelity import fidelity, ideal_distribution
-
-    if circuit.num_qubits > settings.fidelity_max_qubits:
-        return None
-    ideal = ideal_distribution(circuit)
-    return None if ideal is None else fidelity(counts, ideal)
 
 
 def write_plan(path: str | Path, manifest: Sequence[Mapping[str, Any]]) -> None:
@@ -212,19 +210,29 @@ def collect(plan_path: str | Path, tables: Sequence[str | Path], index_path: str
 def aggregate_run(tables: Sequence[str | Path], run_records: Sequence[str | Path], *, summary_path: str | Path,
                   runtimes_path: str | Path, plots: Mapping[str, str | Path], settings: RunSettings) -> list[dict[str, Any]]:
     """Summary table, run-time table and plots of a finished run, from the batch tables."""
-    from qcos.results.aggregate import runtime_rows, summary_row, write_runtimes, write_summary
+    from qcos.circuits.noise import parse_noise
+    from qcos.results.aggregate import (
+        complete_metrics,
+        runtime_rows,
+        summary_rows,
+        write_runtimes,
+        write_summary,
+    )
     from qcos.results.plots import plot_all
 
     started = time.perf_counter()
-    specs, summary = [], []
+    specs, records = [], []
     for record in iter_records(tables):
-        spec = CircuitSpec(record.circuit_id, record.family, dict(record.params))
-        specs.append(spec)
-        summary.append(summary_row(spec, record.as_dict(), None, fidelity_max_qubits=settings.fidelity_max_qubits))
+        specs.append(CircuitSpec(record.circuit_id, record.family, dict(record.params)))
+        plain = {**record.as_dict(), **dict(record.metadata.get("metrics") or {})}
+        records.append(complete_metrics(plain, lambda: None, fidelity_max_qubits=settings.fidelity_max_qubits))
+    noise = parse_noise(settings.noise, where="config: noise")
+    label = noise.describe() if noise is not None else ""
+    _, summary = summary_rows(records, noise=label)
     write_summary(summary_path, summary)
     runtimes = runtime_rows(specs, run_records, {row["circuit_id"]: row["qubits"] for row in summary})
     write_runtimes(runtimes_path, runtimes)
-    plot_all(summary, runtimes, plots)
+    plot_all(summary, runtimes, plots, noise=label)
     logger.info("aggregated %d circuit(s) in %.3fs", len(summary), time.perf_counter() - started)
     return summary
 

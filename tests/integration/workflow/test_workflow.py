@@ -68,13 +68,14 @@ def test_end_to_end_outputs(reference_run: Path) -> None:
         rows = list(csv.DictReader(handle))
     assert [r["circuit_id"] for r in rows] == IDS
     assert all(float(r["hellinger_fidelity"]) > 0.9 for r in rows)
-    assert rows[0]["params"] == "qubits=2" and rows[0]["top_outcome"] in ("00", "11")
+    assert rows[0]["qubits"] == "2" and rows[0]["top_outcome"] in ("00", "11") and rows[0]["gamma"] == ""
+    assert rows[4]["depth"] == "2" and rows[4]["instance"] == "0" and rows[6]["gamma"] == "0.5"
     cli = subprocess.run([str(BIN / "qcos"), "results", "t", "ghz-q3"], cwd=reference_run,
                          capture_output=True, text=True, timeout=120)
     assert cli.returncode == 0 and json.loads(cli.stdout) == dict(ghz3.counts)
     runtimes = (out / "runtimes.csv").read_text().splitlines()
     assert len(runtimes) == 10 and "local-cpu-0" in runtimes[1]
-    for plot in ("fidelity", "top_outcome", "runtime"):
+    for plot in ("fidelity", "top_outcome", "runtime", "parameters", "qaoa_landscape", "ideal_vs_measured"):
         assert (out / "plots" / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["seed"] == 7 and provenance["n_circuits"] == 9 and len(provenance["config_sha256"]) == 64
@@ -290,12 +291,12 @@ def test_default_config_with_local_profile_and_report(tmp_path: Path) -> None:
     done = snakemake(tmp_path, "--profile", str(REPO / "profiles" / "local"), "--cores", "2")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     rows = (results(tmp_path, "demo") / "summary.csv").read_text().splitlines()
-    assert len(rows) == 1 + 29 and any(r.startswith("random-q10-d5-i2,") for r in rows)
+    assert len(rows) == 1 + 55 and any(r.startswith("random-q10-d5-i2,") for r in rows)
     report = tmp_path / "report.html"
     done = snakemake(tmp_path, "--report", str(report))
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     html = report.read_text(errors="replace")
-    assert len(html) > 10_000 and "fidelity.png" in html
+    assert len(html) > 10_000 and "fidelity.png" in html and "qaoa_landscape.png" in html
 
 
 def test_ten_thousand_circuit_sweep_dry_runs_in_seconds(tmp_path: Path) -> None:

@@ -235,7 +235,9 @@ class SlurmDispatcher:
                     with self._cond:
                         request.resolve(index, NodeExecutionError(request.node_id, f"{task.key}: cannot export QASM: {error}"))
                     continue
-                key = cache_key(qasm, task.shots, task.seed, self._aer_options)
+                noise = task.noise
+                identity = {**self._aer_options, "noise": noise.digest} if noise is not None else self._aer_options
+                key = cache_key(qasm, task.shots, task.seed, identity)
                 if self.settings.reuse_results and task.seed is not None:
                     counts = self.store.read(key, task.shots)
                     if counts is not None:
@@ -244,8 +246,9 @@ class SlurmDispatcher:
                             request.resolve(index, counts)
                         continue
                 entries.append((request, index))
-                specs.append(ChunkSpec(key, f"{request.node_id}/{task.key}", qasm, task.shots, task.seed))
-                works.append(chunk_work(task.circuit, task.shots, self._aer_options))
+                specs.append(ChunkSpec(key, f"{request.node_id}/{task.key}", qasm, task.shots, task.seed,
+                                       noise.to_json() if noise is not None else None))
+                works.append(chunk_work(task.circuit, task.shots, {**self._aer_options, **task.run_options}))
         groups = _split(entries, specs, self.settings.circuits_per_task,
                         works=works, slots=self.settings.array_parallelism)
         with self._cond:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -33,6 +34,8 @@ class ChunkSpec:
     qasm: str
     shots: int
     seed: int | None
+    #: canonical noise spec (JSON) the task rebuilds into an Aer NoiseModel; None = ideal
+    noise: str | None = None
 
 
 @dataclass
@@ -52,6 +55,7 @@ class ChunkRunner(Checkpointable):
     gcds: int = 1  # >1: a whole node; one worker process per GCD (standard-g)
 
     def __call__(self) -> list[Counts]:
+        from qcos.circuits.noise import parse_noise
         from qcos.circuits.qasm import loads
         from qcos.qvm import aer
 
@@ -70,15 +74,17 @@ class ChunkRunner(Checkpointable):
             results = run_on_gcds([self.chunks[i] for i in todo], self.aer_options, self.results_dir, self.gcds)
             self.done.update(zip(todo, results, strict=True))
         store = ResultStore(self.results_dir) if self.results_dir else None
-        prepared: dict[str, Any] = {}
+        prepared: dict[tuple[str, str | None], Any] = {}
         for index, chunk in enumerate(self.chunks):
             if index in self.done:
                 continue
-            circuit = prepared.get(chunk.qasm)
+            noise = parse_noise(json.loads(chunk.noise)) if chunk.noise else None
+            circuit = prepared.get((chunk.qasm, chunk.noise))
             if circuit is None:
-                circuit = aer.prepare(loads(chunk.qasm, source=chunk.label), self.aer_options)
-                prepared[chunk.qasm] = circuit
-            counts = aer.run_counts(circuit, chunk.shots, chunk.seed, self.aer_options, node_id=chunk.label)
+                circuit = aer.prepare(loads(chunk.qasm, source=chunk.label), self.aer_options, noise=noise)
+                prepared[(chunk.qasm, chunk.noise)] = circuit
+            counts = aer.run_counts(circuit, chunk.shots, chunk.seed, self.aer_options, node_id=chunk.label,
+                                    noise=noise)
             self.done[index] = counts
             if store is not None:
                 store.write(chunk.key, counts, shots=chunk.shots, seed=chunk.seed, label=chunk.label,
