@@ -85,3 +85,19 @@ def test_an_aer_noise_model_has_one_digest():
         return m
 
     assert parse_noise(model()).digest == parse_noise(model()).digest
+
+
+def test_a_fake_device_names_what_to_install_or_builds_its_model():
+    spec = parse_noise({"backend": "fake_sherbrooke"})
+    assert spec is not None and spec.describe() == "device fake_sherbrooke"
+    try:
+        import qiskit_ibm_runtime  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError) as error:
+            spec.build()
+        assert "pip install 'qcos[devices]'" in str(error.value)
+    else:
+        assert "ecr" in spec.basis_gates or "cz" in spec.basis_gates
+        with pytest.raises(ConfigError) as error:
+            parse_noise({"backend": "fake_nowhere"}).build()
+        assert "unknown device 'fake_nowhere'" in str(error.value)

@@ -133,3 +133,16 @@ def test_slurm_folders_are_created_private_and_unsafe_ones_refused(tmp_path: Pat
         os.chown(foreign, 65534, 65534)
     with pytest.raises(SlurmConfigError, match=rf"Slurm folder {foreign} is owned by .*uid \d+\), not by you"):
         private_folder(foreign, "Slurm folder")
+
+
+def test_noisy_chunks_rebuild_the_noise_model_in_the_task(tmp_path: Path) -> None:
+    from qcos.circuits.noise import parse_noise
+
+    noise = parse_noise({"depolarizing": {"p1": 0.01, "p2": 0.1}, "readout": 0.05})
+    qasm = dumps(aer.prepare(_ghz(), None, noise=noise))
+    spec = ChunkSpec(cache_key(qasm, 800, 5, {**OPTIONS, "noise": noise.digest}), "n/c0/k0", qasm, 800, 5,
+                     noise.to_json())
+    counts = ChunkRunner([spec], dict(OPTIONS), str(tmp_path))()[0]
+    assert counts == aer.simulate(loads(qasm), 800, 5, OPTIONS, noise=noise)
+    assert len(counts) > 2  # noise reaches outcomes an ideal GHZ never gives
+    assert ChunkRunner([_spec(qasm, 800, 5)], dict(OPTIONS), None)()[0] != counts

@@ -254,7 +254,7 @@ def test_raising_shots_of_one_chunk_circuits_adds_one_chunk(tmp_path: Path) -> N
     ("change", "message"),
     [
         ({"circuits": [{"family": "ghzz", "qubits": [3]}]},
-         "config: circuits[0].family: unknown family 'ghzz'; known families: ghz, qaoa_ring, qasm, qft, random"),
+         "config: circuits[0].family: unknown family 'ghzz'; known families: ghz, qaoa_ring, qasm, qft, qv, random"),
         ({"shots": -5}, "config: shots: -5 is less than the minimum of 1"),
         ({"batch_sise": 5}, "config: unknown key 'batch_sise' (did you mean 'batch_size'?)"),
         ({"circuits": [{"family": "ghz", "qubits": [3, -3]}]}, "config: circuits[0].qubits[1]: -3 is less than the minimum of 1"),
