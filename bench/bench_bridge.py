@@ -226,7 +226,7 @@ def main() -> None:
     try:
         wait_healthy(ref_url, reference)
         wait_healthy(qcos_url, bridge)
-        workers = httpx.get(qcos_url + "/health", timeout=5).json()["workers"]
+        workers = httpx.get(qcos_url + "/health", headers=headers, timeout=5).json()["workers"]
         print(f"5-qubit random circuits (depth 5), {args.shots} shots; qcos bridge: {workers} warm worker(s); "
               f"reference: the spec's bridge (one python process per request)")
         sequential(qcos_url, headers, texts[:20], args.shots)  # warm-up (connections, caches)

@@ -39,6 +39,7 @@ _STATEMENT = r"(?:^|[;{}])\s*"
 _QUBIT_DECLS = re.compile(_STATEMENT + r"(?:qubit\s*\[\s*(\d+)\s*\]|qreg\s+\w+\s*\[\s*(\d+)\s*\])", re.M)
 _CLBIT_DECLS = re.compile(_STATEMENT + r"(?:bit\s*\[\s*(\d+)\s*\]|creg\s+\w+\s*\[\s*(\d+)\s*\])", re.M)
 _PHYSICAL = re.compile(r"\$(\d+)")
+_BRACKETS = re.compile(r"[()\[\]{}]")
 _GATE_DEF = re.compile(r"\bgate\s+([A-Za-z_]\w*)[^{;]*\{([^{}]*)\}")
 _CALLEE = re.compile(r"^(?:(?:ctrl|negctrl|inv|pow)\s*(?:\([^()]*\))?\s*@\s*)*([A-Za-z_]\w*)")
 
@@ -78,18 +79,15 @@ def check_includes(text: str) -> str | None:
 
 def nesting_depth(code: str) -> tuple[int, int]:
     """The deepest bracket nesting and the line where it is first reached (1-based)."""
-    depth = deepest = 0
-    line = where = 1
-    for char in code:
-        if char in "([{":
+    depth = deepest = where = 0
+    for match in _BRACKETS.finditer(code):
+        if match.group() in "([{":
             depth += 1
             if depth > deepest:
-                deepest, where = depth, line
-        elif char in ")]}":
-            depth = max(0, depth - 1)
-        elif char == "\n":
-            line += 1
-    return deepest, where
+                deepest, where = depth, match.start()
+        elif depth:
+            depth -= 1
+    return deepest, code.count("\n", 0, where) + 1
 
 
 def check_sizes(code: str, limits: Limits) -> str | None:
@@ -117,6 +115,8 @@ def check_expansion(code: str, limit: int) -> str | None:
     """Reject gate definitions that unfold into more than ``limit`` operations
     (``gate g1 a { g0 a; g0 a; }`` ... doubles at each level: 40 levels are 10^12 gates)."""
     sizes: dict[str, int] = {}
+    if "gate" not in code:
+        return None
     for match in _GATE_DEF.finditer(code):
         name, body = match.group(1), match.group(2)
         size = sum(sizes.get(callee, 1) for callee in _calls(body))
