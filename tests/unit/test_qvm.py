@@ -210,3 +210,19 @@ def test_local_nodes_in_worker_processes_match_in_thread_runs():
         assert registry.provider_for("local-cpu-0").worker_pool() is None
         in_threads = DistributedQVM(registry, shots=700, seed=5, chunk_shots=200).run_batch(circuits)
     assert [r.counts for r in in_processes] == [r.counts for r in in_threads]
+
+
+def test_run_batch_from_two_threads_on_one_instance_keeps_each_batch_its_own():
+    """Concurrent run_batch calls on one DistributedQVM take turns: no circuits are mixed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sample_circuits import basis
+
+    with ClusterBuilder().add("local_cpu", n_nodes=2, processes=False).build() as registry:
+        qvm = DistributedQVM(registry, shots=64, seed=3, chunk_shots=16)
+        batches = [[basis(i, 6) for i in range(start, start + 8)] for start in (0, 20, 40)]
+        with ThreadPoolExecutor(3) as pool:
+            results = list(pool.map(qvm.run_batch, batches))
+    for batch, result in zip(batches, results, strict=True):
+        expected = [{format(int(c.name.split("-")[1]), "06b"): 64} for c in batch]
+        assert [r.counts for r in result] == expected

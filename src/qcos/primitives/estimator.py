@@ -30,9 +30,9 @@ from qcos.primitives.grouping import (
     measured_circuit,
     term_signs,
 )
-from qcos.primitives.runner import Job, RunRecord, make_qvm, pub_metadata, run_jobs
+from qcos.primitives.runner import ClusterPrimitive, Job, RunRecord, pub_metadata, run_jobs
 from qcos.primitives.target import widest_online
-from qcos.primitives.templates import Template, TemplateCache
+from qcos.primitives.templates import Template
 from qcos.providers.cluster import QPURegistry
 from qcos.qvm import DistributedQVM
 
@@ -53,34 +53,19 @@ class _Plan:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-class Estimator(BaseEstimatorV2):
+class Estimator(ClusterPrimitive, BaseEstimatorV2):
     """EstimatorV2 on a qcos cluster (``cluster``: a registry or a DistributedQVM, as for Sampler)."""
 
     def __init__(self, cluster: QPURegistry | DistributedQVM, *, default_precision: float = 0.015625,
                  seed: int | None = None, optimization_level: int = 1, **options: Any) -> None:
         if isinstance(default_precision, bool) or not isinstance(default_precision, (int, float)) or not default_precision > 0:
             raise PrimitiveError(f"default_precision must be a positive number, got {default_precision!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise PrimitiveError(f"seed must be a non-negative integer or None, got {seed!r}")
-        qvm_options = dict(options)
-        if not isinstance(cluster, DistributedQVM):
-            qvm_options["optimization_level"] = optimization_level
-        self._qvm = make_qvm(cluster, qvm_options, owner="Estimator")
+        self._bind_cluster(cluster, seed=seed, optimization_level=optimization_level, options=options, owner="Estimator")
         self._default_precision = float(default_precision)
-        self._seed = None if seed is None else int(seed)
-        self._templates = TemplateCache(self._qvm.optimization_level, getattr(self._qvm, "options", None))
 
     @property
     def default_precision(self) -> float:
         return self._default_precision
-
-    @property
-    def seed(self) -> int | None:
-        return self._seed
-
-    @property
-    def qvm(self) -> DistributedQVM:
-        return self._qvm
 
     def run(self, pubs: Iterable[EstimatorPubLike], *, precision: float | None = None) -> PrimitiveJob[PrimitiveResult[PubResult]]:
         if precision is None:

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import inspect
 import logging
-import threading
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from qiskit import QuantumCircuit
 
 from qcos.exceptions import PrimitiveError
+from qcos.primitives.templates import TemplateCache
 from qcos.providers.cluster import QPURegistry
 from qcos.qvm import DistributedQVM, QVMResult
 from qcos.qvm.seeds import new_run_seed
@@ -26,16 +26,6 @@ logger = logging.getLogger(__name__)
 
 #: DistributedQVM arguments the primitives set themselves
 _OWN = frozenset({"self", "registry", "shots", "seed"})
-
-#: one lock per DistributedQVM: its run_batch keeps per-run state, so jobs submitted
-#: together (``job1 = sampler.run(...); job2 = sampler.run(...)``) take turns on it
-_run_locks: weakref.WeakKeyDictionary[DistributedQVM, threading.Lock] = weakref.WeakKeyDictionary()
-_run_locks_guard = threading.Lock()
-
-
-def _run_lock(qvm: DistributedQVM) -> threading.Lock:
-    with _run_locks_guard:
-        return _run_locks.setdefault(qvm, threading.Lock())
 
 
 def qvm_option_names() -> list[str]:
@@ -58,6 +48,30 @@ def make_qvm(cluster: QPURegistry | DistributedQVM, options: Mapping[str, Any], 
     if unknown:
         raise PrimitiveError(f"{owner}: unknown option(s) {unknown}; valid options are: {', '.join(valid)}")
     return DistributedQVM(cluster, **dict(options))
+
+
+class ClusterPrimitive:
+    """What Sampler and Estimator share: a checked seed, their DistributedQVM and template cache."""
+
+    def _bind_cluster(self, cluster: QPURegistry | DistributedQVM, *, seed: int | None,
+                      optimization_level: int, options: Mapping[str, Any], owner: str) -> None:
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise PrimitiveError(f"seed must be a non-negative integer or None, got {seed!r}")
+        qvm_options = dict(options)
+        if not isinstance(cluster, DistributedQVM):
+            qvm_options["optimization_level"] = optimization_level
+        self._qvm = make_qvm(cluster, qvm_options, owner=owner)
+        self._seed = None if seed is None else int(seed)
+        self._templates = TemplateCache(self._qvm.optimization_level, getattr(self._qvm, "options", None))
+
+    @property
+    def seed(self) -> int | None:
+        return self._seed
+
+    @property
+    def qvm(self) -> DistributedQVM:
+        """The DistributedQVM that runs this primitive's circuits."""
+        return self._qvm
 
 
 @dataclass(frozen=True)
@@ -94,9 +108,8 @@ def run_jobs(qvm: DistributedQVM, jobs: Sequence[Job], seed: int | None) -> RunR
     results: list[QVMResult | None] = [None] * len(jobs)
     per_node: dict[str, dict[str, Any]] = {}
     for shots, indices in groups.items():
-        with _run_lock(qvm):
-            batch = qvm.run_batch([jobs[i].circuit for i in indices], shots, run_seed,
-                                  keys=[jobs[i].key for i in indices])
+        batch = qvm.run_batch([jobs[i].circuit for i in indices], shots, run_seed,
+                              keys=[jobs[i].key for i in indices])
         for i, result in zip(indices, batch, strict=True):
             results[i] = result
         for node, usage in batch.per_node.items():

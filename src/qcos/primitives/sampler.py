@@ -20,9 +20,9 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub, SamplerPubLike
 
 from qcos.exceptions import PrimitiveError
 from qcos.primitives import bits
-from qcos.primitives.runner import Job, RunRecord, make_qvm, pub_metadata, run_jobs
+from qcos.primitives.runner import ClusterPrimitive, Job, RunRecord, pub_metadata, run_jobs
 from qcos.primitives.target import widest_online
-from qcos.primitives.templates import Template, TemplateCache
+from qcos.primitives.templates import Template
 from qcos.providers.cluster import QPURegistry
 from qcos.qvm import DistributedQVM
 from qcos.qvm.seeds import chunk_seed
@@ -30,7 +30,7 @@ from qcos.qvm.seeds import chunk_seed
 logger = logging.getLogger(__name__)
 
 
-class Sampler(BaseSamplerV2):
+class Sampler(ClusterPrimitive, BaseSamplerV2):
     """SamplerV2 on a qcos cluster.
 
     ``cluster`` is the registry from ``ClusterBuilder().build()`` or a ready
@@ -43,28 +43,12 @@ class Sampler(BaseSamplerV2):
                  seed: int | None = None, optimization_level: int = 1, **options: Any) -> None:
         if isinstance(default_shots, bool) or not isinstance(default_shots, (int, np.integer)) or default_shots < 1:
             raise PrimitiveError(f"default_shots must be a positive integer, got {default_shots!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise PrimitiveError(f"seed must be a non-negative integer or None, got {seed!r}")
-        qvm_options = dict(options)
-        if not isinstance(cluster, DistributedQVM):
-            qvm_options["optimization_level"] = optimization_level
-        self._qvm = make_qvm(cluster, qvm_options, owner="Sampler")
+        self._bind_cluster(cluster, seed=seed, optimization_level=optimization_level, options=options, owner="Sampler")
         self._default_shots = int(default_shots)
-        self._seed = None if seed is None else int(seed)
-        self._templates = TemplateCache(self._qvm.optimization_level, getattr(self._qvm, "options", None))
 
     @property
     def default_shots(self) -> int:
         return self._default_shots
-
-    @property
-    def seed(self) -> int | None:
-        return self._seed
-
-    @property
-    def qvm(self) -> DistributedQVM:
-        """The DistributedQVM that runs this sampler's circuits."""
-        return self._qvm
 
     def run(self, pubs: Iterable[SamplerPubLike], *, shots: int | None = None) -> PrimitiveJob[PrimitiveResult[SamplerPubResult]]:
         if shots is None:

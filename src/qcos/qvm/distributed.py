@@ -104,6 +104,8 @@ class DistributedQVM:
         self._prepare_guard = threading.Lock()
         self._transpile_s: dict[int, float] = {}
         self._payloads: dict[tuple[int, tuple], bytes] = {}
+        #: run_batch keeps per-run state (prepared circuits, payloads): one run at a time
+        self._run_lock = threading.Lock()
 
     # -- public API -------------------------------------------------------
     def run(
@@ -132,7 +134,20 @@ class DistributedQVM:
 
         With a ``store`` (see :class:`qcos.qvm.reuse.ChunkStore`), chunks it already holds
         are taken from it instead of being run, and every chunk that finishes is handed to it.
+        Calls from several threads on one instance take turns.
         """
+        with self._run_lock:
+            return self._run_batch(circuits, shots, seed, keys=keys, store=store)
+
+    def _run_batch(
+        self,
+        circuits: Sequence[QuantumCircuit | str],
+        shots: int | None,
+        seed: int | None,
+        *,
+        keys: Iterable[str] | None,
+        store: ChunkStore | None,
+    ) -> BatchResult:
         started = time.perf_counter()
         circuits = [_as_circuit(c, i) for i, c in enumerate(circuits)]
         if not circuits:
