@@ -13,7 +13,7 @@ help:
 	@echo "make run    - set up .venv and run the workflow on config/config.yaml (local Aer)"
 	@echo "make test   - set up .venv (+ sshd/Slurm packages when root) and run the test suite"
 	@echo "make lint   - ruff, snakemake --lint, snakefmt --check"
-	@echo "make bench  - run every benchmark in bench/ (prints ratios)"
+	@echo "make bench  - run every benchmark in bench/ (prints ratios) and write bench/RESULTS.md"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
@@ -50,7 +50,7 @@ lint: setup
 	$(BIN)/snakefmt --check Snakefile workflow
 
 bench: setup
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	PYTHON=$(BIN)/python bash bench/run_all.sh
 
 clean:
 	rm -rf results .snakemake .pytest_cache

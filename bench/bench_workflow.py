@@ -95,6 +95,7 @@ def mock_scale(root: Path, cores: int) -> dict[str, float]:
 
 def run_one_process(workdir: Path) -> float:
     """The same steps as the workflow's jobs, in this process, batch after batch."""
+    from qcos.results.plots import PLOT_NAMES
     from qcos.workflow.config import validate_config
     from qcos.workflow.plan import Plan
     from qcos.workflow.settings import RunSettings
@@ -120,7 +121,7 @@ def run_one_process(workdir: Path) -> float:
     collect(f"{plan.root}/plan.json", plan.all_paths("table"), f"{plan.root}/collected.json", settings=settings)
     aggregate_run(plan.all_paths("table"), plan.all_paths("run"), summary_path=f"{plan.root}/summary.csv",
                   runtimes_path=f"{plan.root}/runtimes.csv",
-                  plots={n: f"{plan.root}/plots/{n}.png" for n in ("fidelity", "top_outcome", "runtime")},
+                  plots={n: f"{plan.root}/plots/{n}.png" for n in PLOT_NAMES},
                   settings=settings)
     write_provenance(f"{plan.root}/provenance.json", config, n_circuits=len(plan.specs), workflow_dir=REPO)
     return time.perf_counter() - started
