@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from qcos.exceptions import ConfigError
+from qcos.providers.keys import read_key_file
 
 logger = logging.getLogger(__name__)
 
@@ -156,22 +156,11 @@ def load_api_key(path: str | Path | None = None, *, environ: dict[str, str] | No
     """
     environ = dict(os.environ) if environ is None else environ
     if path is not None:
-        path = Path(path).expanduser()
         try:
-            text = path.read_text(encoding="utf-8")
-            mode = path.stat().st_mode
-        except OSError as error:
-            raise ConfigError(f"--api-key-file {path}: cannot read it ({error.strerror or error})") from error
-        except UnicodeDecodeError as error:
-            raise ConfigError(f"--api-key-file {path}: not UTF-8 text") from error
-        lines = text.strip().splitlines()
-        key = lines[0].strip() if lines else ""
-        if not key:
-            raise ConfigError(f"--api-key-file {path} is empty; put the key on its first line")
-        key = check_api_key(key, f"--api-key-file {path}")
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            logger.warning("API key file %s is readable by other users; run `chmod 600 %s`", path, path)
-        return key
+            key = read_key_file(path, label="--api-key-file")
+        except ValueError as error:
+            raise ConfigError(str(error)) from error
+        return check_api_key(key, f"--api-key-file {Path(path).expanduser()}")
     if API_KEY_ENV not in environ:
         return None
     return check_api_key(environ[API_KEY_ENV], f"${API_KEY_ENV}")

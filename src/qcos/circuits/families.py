@@ -136,8 +136,12 @@ def build_qv(params: Mapping[str, Any], seed: int) -> QuantumCircuit:
 
 def build_qaoa_ring(params: Mapping[str, Any], seed: int) -> QuantumCircuit:
     """A MaxCut QAOA ansatz on a ring of ``qubits`` nodes with angles ``gamma``, ``beta``."""
+    return qaoa_ring_ansatz(params, float(params["gamma"]), float(params["beta"]))
+
+
+def qaoa_ring_ansatz(params: Mapping[str, Any], gamma: Any, beta: Any) -> QuantumCircuit:
+    """The ring MaxCut ansatz, measured; ``gamma``/``beta`` are numbers or circuit Parameters."""
     n = int(params["qubits"])
-    gamma, beta = float(params["gamma"]), float(params["beta"])
     layers = int(params.get("layers") or 1)
     edges = [(i, (i + 1) % n) for i in range(n)] if n > 2 else [(0, 1)]
     circuit = QuantumCircuit(n)

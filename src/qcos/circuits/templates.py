@@ -17,7 +17,7 @@ from typing import Any
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 
-from qcos.circuits.families import build_circuit
+from qcos.circuits.families import build_circuit, qaoa_ring_ansatz
 from qcos.circuits.sweep import CircuitSpec
 
 logger = logging.getLogger(__name__)
@@ -41,17 +41,7 @@ class FamilyTemplate:
 
 def _qaoa_ring(params: Mapping[str, Any], angles: Mapping[str, Parameter]) -> QuantumCircuit:
     """The ``qaoa_ring`` family's ansatz with symbolic ``gamma`` and ``beta``."""
-    n = int(params["qubits"])
-    layers = int(params.get("layers") or 1)
-    edges = [(i, (i + 1) % n) for i in range(n)] if n > 2 else [(0, 1)]
-    circuit = QuantumCircuit(n)
-    circuit.h(range(n))
-    for _ in range(layers):
-        for a, b in edges:
-            circuit.rzz(2 * angles["gamma"], a, b)
-        circuit.rx(2 * angles["beta"], range(n))
-    circuit.measure_all()
-    return circuit
+    return qaoa_ring_ansatz(params, angles["gamma"], angles["beta"])
 
 
 _TEMPLATES: dict[str, FamilyTemplate] = {

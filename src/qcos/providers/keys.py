@@ -53,18 +53,26 @@ def _from_env(name: object, environ: Mapping[str, str]) -> str:
 def _from_file(path_text: object) -> str:
     if not isinstance(path_text, str) or not path_text.strip():
         raise ValueError(f"api_key_file must be a file path, got {path_text!r}")
+    return read_key_file(path_text, label="api_key_file")
+
+
+def read_key_file(path_text: str | Path, *, label: str) -> str:
+    """The key on the first line of a file (ValueError naming ``label`` and the file otherwise).
+
+    A file readable by group or others is used but warned about (``chmod 600`` it).
+    """
     path = Path(path_text).expanduser()
     try:
         text = path.read_text(encoding="utf-8")
         mode = path.stat().st_mode
     except OSError as error:
-        raise ValueError(f"api_key_file {path}: cannot read it ({error.strerror or error})") from error
+        raise ValueError(f"{label} {path}: cannot read it ({error.strerror or error})") from error
     except UnicodeDecodeError as error:
-        raise ValueError(f"api_key_file {path}: not UTF-8 text") from error
+        raise ValueError(f"{label} {path}: not UTF-8 text") from error
     lines = text.strip().splitlines()
     key = lines[0].strip() if lines else ""
     if not key:
-        raise ValueError(f"api_key_file {path} is empty; put the key on its first line")
+        raise ValueError(f"{label} {path} is empty; put the key on its first line")
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         logger.warning("API key file %s is readable by other users; run `chmod 600 %s`", path, path)
     return key

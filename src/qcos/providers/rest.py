@@ -498,12 +498,7 @@ class CustomRESTProvider(NodeProvider):
     def _noise_refusal(self, node: QPUNodeSpec) -> NodeExecutionError | None:
         """Why noisy chunks may not go to this endpoint (its /health does not announce noise), or None."""
         endpoint = endpoint_of(node)
-        with self._lock:
-            known = self._capabilities.get(endpoint)
-        if known is None:
-            self._probe(endpoint, node)
-            with self._lock:
-                known = self._capabilities.get(endpoint, {})
+        known = self._known_capabilities(endpoint, node)
         if known.get("noise") is True:
             return None
         return NodeExecutionError(
@@ -513,16 +508,21 @@ class CustomRESTProvider(NodeProvider):
             "or run noisy circuits on other nodes",
         )
 
-    def _batch_capable(self, node: QPUNodeSpec) -> bool:
-        if self.batch is not None:
-            return self.batch
-        endpoint = endpoint_of(node)
+    def _known_capabilities(self, endpoint: str, node: QPUNodeSpec) -> dict[str, Any]:
+        """What ``endpoint``'s /health announced; probed once when not known yet."""
         with self._lock:
             known = self._capabilities.get(endpoint)
         if known is None:
             self._probe(endpoint, node)
             with self._lock:
                 known = self._capabilities.get(endpoint, {})
+        return known
+
+    def _batch_capable(self, node: QPUNodeSpec) -> bool:
+        if self.batch is not None:
+            return self.batch
+        endpoint = endpoint_of(node)
+        known = self._known_capabilities(endpoint, node)
         return bool(known.get("batch"))
 
     # -- health -------------------------------------------------------------
