@@ -12,7 +12,7 @@ CORES ?= 2
 help:
 	@echo "make run    - set up .venv and run the workflow on config/config.yaml (local Aer)"
 	@echo "make test   - set up .venv (+ sshd/Slurm packages when root) and run the test suite"
-	@echo "make lint   - ruff, snakemake --lint, snakefmt --check"
+	@echo "make lint   - ruff, mypy --strict (src/qcos), snakemake --lint, snakefmt --check"
 	@echo "make bench  - run every benchmark in bench/ (prints ratios) and write bench/RESULTS.md"
 
 $(STAMP): pyproject.toml
@@ -46,6 +46,7 @@ test: setup system-deps
 
 lint: setup
 	$(BIN)/ruff check src tests bench workflow/scripts
+	$(BIN)/mypy
 	$(BIN)/snakemake --lint --cores 1 -n
 	$(BIN)/snakefmt --check Snakefile workflow
 
