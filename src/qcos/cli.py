@@ -140,7 +140,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     options = {} if args.chunk_shots is None else {"chunk_shots": args.chunk_shots}
     with builder.build() as registry:
         qvm = DistributedQVM(registry, shots=args.shots, seed=args.seed, **options)
-        result = qvm.run(circuit)
+        result = qvm.run_batch([circuit])[0]
     print(json.dumps(result.to_dict() if args.full else result.counts, indent=2, sort_keys=True))
     return 0
 

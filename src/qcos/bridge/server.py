@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qcos.bridge.settings import BridgeSettings
 from qcos.exceptions import BridgeError
@@ -39,7 +39,7 @@ def make_pool(settings: BridgeSettings) -> BridgePool:
     from qcos.bridge.workers import BridgePool
     from qcos.workers import WorkerConfig
 
-    base = {"device": settings.device, "method": settings.method}
+    base: dict[str, Any] = {"device": settings.device, "method": settings.method}
     if settings.device == "CPU":
         base["max_parallel_threads"] = settings.aer_threads
     config = WorkerConfig(base_options=base, memory_mb=settings.memory_limit_mb, max_qubits=settings.max_qubits,

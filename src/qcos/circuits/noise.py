@@ -57,7 +57,8 @@ class NoiseSpec:
         return json.dumps(self.canonical, sort_keys=True, separators=(",", ":"))
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(self.to_json())
+        data: dict[str, Any] = json.loads(self.to_json())
+        return data
 
     def describe(self) -> str:
         """A short human label, e.g. ``depolarizing p1=0.001 p2=0.01, readout 0.02``."""

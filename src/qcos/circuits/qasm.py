@@ -99,9 +99,10 @@ def dumps(circuit: QuantumCircuit) -> str:
     importer cannot read expressions such as ``-pi/2``, and the fallback costs ~30x.
     """
     try:
-        return qasm3.dumps(circuit, disable_constants=True)
+        text: str = qasm3.dumps(circuit, disable_constants=True)
     except Exception as error:
         raise QasmError(f"circuit {circuit.name!r} cannot be written as OpenQASM 3: {error}") from error
+    return text
 
 
 def _loads_qasm2(text: str, source: str) -> QuantumCircuit:

@@ -34,7 +34,7 @@ class FamilyTemplate:
     swept: tuple[str, ...]
     build: Callable[[Mapping[str, Any], Mapping[str, Parameter]], QuantumCircuit]
 
-    def structure(self, params: Mapping[str, Any]) -> tuple:
+    def structure(self, params: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         """The parameters that change the circuit's structure (all but the swept angles)."""
         return tuple(sorted((k, repr(v)) for k, v in params.items() if k not in self.swept))
 
@@ -63,7 +63,7 @@ def compile_specs(specs: Sequence[CircuitSpec], compiler: Compiler, seed: int) -
     """Build and compile a batch's circuits, in order: one compile per template structure,
     one (batched) compile for the circuits of families without a template."""
     compiled: list[QuantumCircuit | None] = [None] * len(specs)
-    groups: dict[tuple, list[int]] = {}
+    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[int]] = {}
     plain: list[int] = []
     for index, spec in enumerate(specs):
         template = TEMPLATES.get(spec.family)

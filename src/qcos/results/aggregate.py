@@ -15,6 +15,7 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from qiskit import QuantumCircuit
 from qcos.circuits.families import FAMILIES, format_value
 from qcos.circuits.qasm import load_file
 from qcos.circuits.sweep import CircuitSpec
-from qcos.results.counts import atomic_write_text, read_counts
+from qcos.atomic import atomic_write_text
+from qcos.results.counts import read_counts
 from qcos.results.metrics import METRIC_FIELDS, circuit_metrics
 
 logger = logging.getLogger(__name__)
@@ -124,7 +126,7 @@ def summarize(specs: Sequence[CircuitSpec], counts_paths: Sequence[str | Path],
     records = []
     for spec, counts, qasm in zip(specs, counts_paths, qasm_paths, strict=True):
         record = {**read_counts(counts), "circuit_id": spec.id, "family": spec.family, "params": dict(spec.params)}
-        records.append(complete_metrics(record, lambda q=qasm: _load(q), fidelity_max_qubits=fidelity_max_qubits))
+        records.append(complete_metrics(record, partial(_load, qasm), fidelity_max_qubits=fidelity_max_qubits))
     return summary_rows(records, noise=noise)[1]
 
 

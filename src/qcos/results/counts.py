@@ -110,7 +110,7 @@ def read_counts(path: str | Path) -> dict[str, Any]:
     """Read and check one counts file; ResultsError names the file and the problem."""
     path = Path(path)
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as error:
         raise ResultsError(f"counts file {path} is missing; rerun the workflow to produce it") from error
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -79,7 +79,7 @@ def parameter_plot(summary: Sequence[Mapping[str, Any]], path: str | Path) -> No
         lines: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         for row in rows:
             lines[str(row.get(split, "")) if split else ""].append(row)
-        for i, key in enumerate(sorted(lines, key=lambda k: number(k) if number(k) is not None else k)):
+        for i, key in enumerate(sorted(lines, key=_line_order)):
             xs, ys, errs = _mean_points(lines[key], x, metric)
             axes.errorbar(xs, ys, yerr=errs if any(errs) else None, marker=MARKERS[i % len(MARKERS)], ms=4,
                           capsize=2, lw=1, label=f"{split}={key}" if split else None)
@@ -210,3 +210,9 @@ def ideal_vs_measured(summary: Sequence[Mapping[str, Any]], path: str | Path, *,
     figure.suptitle(f"Ideal vs measured ({noise or 'ideal simulation: differences are sampling only'})",
                     fontsize="medium")
     save(figure, path)
+
+
+def _line_order(key: str) -> tuple[int, float, str]:
+    """Numeric line labels in numeric order, then the others by name (never a float against a str)."""
+    value = number(key)
+    return (0, value, "") if value is not None else (1, 0.0, key)

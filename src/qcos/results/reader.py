@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 from qcos.results.counts import ResultsError, write_if_changed
@@ -33,7 +34,7 @@ class Results:
         path = Path(experiment)
         return cls(path if (path / "counts").is_dir() else Path(results_dir) / experiment)
 
-    def _plan(self) -> list[dict]:
+    def _plan(self) -> list[dict[str, Any]]:
         try:
             return list(json.loads((self.root / "plan.json").read_text(encoding="utf-8"))["circuits"])
         except (OSError, ValueError, KeyError, TypeError):

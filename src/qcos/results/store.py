@@ -33,13 +33,14 @@ QASM_SCHEMA = pa.schema([
     ("qasm", pa.string()), ("qasm_sha256", pa.string()),
 ])
 
-COUNTS_SCHEMA = pa.schema([
+_COUNTS_FIELDS: list[tuple[str, pa.DataType]] = [
     ("circuit_id", pa.string()), ("family", pa.string()), ("params", pa.string()),
     ("num_qubits", pa.int32()), ("num_clbits", pa.int32()), ("depth", pa.int32()),
     ("qasm_sha256", pa.string()), ("shots", pa.int64()), ("seed", pa.int64()),
     ("chunks", pa.list_(pa.int64())), ("counts", pa.map_(pa.string(), pa.int64())),
     ("hellinger_fidelity", pa.float64()), ("metadata", pa.string()),
-])
+]
+COUNTS_SCHEMA = pa.schema(_COUNTS_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ def read_counts_table(path: str | Path, circuit_id: str | None = None) -> list[C
     if circuit_id is not None:
         import pyarrow.compute as pc
 
-        table = table.filter(pc.equal(table["circuit_id"], circuit_id))
+        table = table.filter(pc.equal(table["circuit_id"], pa.scalar(circuit_id)))
     records = []
     for r in table.to_pylist():
         record = CircuitRecord(

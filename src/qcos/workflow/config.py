@@ -12,6 +12,7 @@ from typing import Any
 
 import jsonschema
 import yaml
+from jsonschema.protocols import Validator
 
 from qcos.circuits.families import FAMILIES
 from qcos.circuits.noise import parse_noise
@@ -32,12 +33,13 @@ MAX_ERRORS = 8
 def load_schema(path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
     """Read a YAML/JSON schema file."""
     try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        schema: dict[str, Any] = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise ConfigError(f"cannot read the config schema {path}: {error.strerror or error}") from error
+    return schema
 
 
-def _filling_validator() -> type:
+def _filling_validator() -> type[Validator]:
     """A Draft 7 validator that fills in ``default`` values as it validates (jsonschema recipe)."""
     base = jsonschema.Draft7Validator
     validate_properties = base.VALIDATORS["properties"]
@@ -49,7 +51,8 @@ def _filling_validator() -> type:
                     instance[name] = copy.deepcopy(sub["default"])
         yield from validate_properties(validator, props, instance, schema)
 
-    return jsonschema.validators.extend(base, {"properties": properties})
+    filling: type[Validator] = jsonschema.validators.extend(base, {"properties": properties})
+    return filling
 
 
 _Filling = _filling_validator()
@@ -66,8 +69,9 @@ def format_path(path: Sequence[Any]) -> str:
 def _describe(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
     """The path and a readable message of one schema error (descending into anyOf)."""
     path = list(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = sorted(schema.get("properties", {}))
         extra = [k for k in error.instance if k not in allowed]
         hints = []
         for key in extra:
@@ -81,7 +85,7 @@ def _describe(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
         if matching:
             best = max(matching, key=lambda e: len(e.absolute_path))
             return _describe(best)
-        description = error.schema.get("description")
+        description = schema.get("description")
         if description:
             return path, f"{error.instance!r} is not valid: expected {description}"
     if error.validator == "required":
@@ -150,7 +154,7 @@ def check_cluster(entries: Sequence[Mapping[str, Any]], *, where: str = "config:
     known = NodeProviderRegistry.names()
     for index, entry in enumerate(entries):
         name = entry.get("provider")
-        if name not in known:
+        if not isinstance(name, str) or name not in known:
             raise ConfigError(f"{where}[{index}].provider: unknown provider {name!r}; registered: {', '.join(known)}")
         try:
             provider_cls = NodeProviderRegistry.get(name)

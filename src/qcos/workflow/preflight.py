@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from qcos.circuits.sweep import CircuitSpec
 from qcos.exceptions import ConfigError
@@ -16,6 +16,13 @@ logger = logging.getLogger(__name__)
 _QUBIT_DECL = re.compile(r"^\s*(?:qubit\s*(?:\[\s*(\d+)\s*\])?\s+\w+|qreg\s+\w+\s*\[\s*(\d+)\s*\])\s*;", re.MULTILINE)
 #: instructions that are not gates but may appear in a basis list
 _NON_GATES = {"measure", "reset", "barrier", "delay"}
+
+
+@runtime_checkable
+class _SizesNodes(Protocol):
+    """A provider that knows how wide its nodes are when ``max_qubits`` is not given (the local ones)."""
+
+    def default_max_qubits(self, method: str) -> int: ...
 
 
 def simulator_gates() -> set[str]:
@@ -88,7 +95,7 @@ def cluster_max_qubits(entries: Sequence[Mapping[str, Any]]) -> tuple[int, str] 
             default = params["max_qubits"].default if "max_qubits" in params else None
             if isinstance(default, int):
                 width = default
-            elif hasattr(cls, "default_max_qubits"):
+            elif issubclass(cls, _SizesNodes):
                 width = cls().default_max_qubits(str(entry.get("method", "automatic")))
         if isinstance(width, int) and (best is None or width > best[0]):
             best = (width, f"cluster[{index}] ({name})")

@@ -18,6 +18,7 @@ from typing import Any
 from qiskit import QuantumCircuit
 from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
 
+from qcos.atomic import atomic_write_text
 from qcos.circuits.families import derive_seed
 from qcos.circuits.qasm import dumps, loads
 from qcos.circuits.sweep import CircuitSpec
@@ -25,7 +26,7 @@ from qcos.circuits.templates import compile_specs
 from qcos.exceptions import ConfigError
 from qcos.qvm.chunking import AUTO, parse_chunk_shots
 from qcos.redact import mask
-from qcos.results.counts import ResultsError, atomic_write_text, canonical_json, sha256_text
+from qcos.results.counts import ResultsError, canonical_json, sha256_text
 from qcos.results.provenance import package_versions
 from qcos.results.store import (
     CircuitRecord,
