@@ -20,7 +20,6 @@ logger = logging.getLogger("qcos.cli")
 #: ``func`` default is ``handler(args) -> int``. Modules must import cheaply.
 _PLUGINS: tuple[tuple[str, str, str], ...] = (
     ("qcos.bridge.cli", "add_bridge_commands", "bridge"),
-    ("qcos.tunnels.cli", "add_bridge_commands", "bridge"),
     ("qcos.tunnels.cli", "add_tunnel_command", "root"),
     ("qcos.profiles", "add_profiles_command", "root"),
     ("qcos.results.cli", "add_results_command", "root"),

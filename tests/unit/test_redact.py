@@ -124,7 +124,7 @@ def test_workflow_style_cluster_entry_takes_api_key_env(monkeypatch: pytest.Monk
 
 
 def test_ssh_bridge_resolves_its_key_source_before_connecting() -> None:
-    from qcos.tunnels.provider import SSHBridgeProvider
+    from qcos.providers.ssh_bridge import SSHBridgeProvider
 
     os.environ.pop("QCOS_UNSET_VARIABLE_X", None)
     with pytest.raises(ValueError, match="QCOS_UNSET_VARIABLE_X is not set"):

@@ -1,4 +1,4 @@
-"""CLI wiring of `qcos tunnel` and `qcos bridge deploy|status|stop` (no SSH needed)."""
+"""CLI wiring of `qcos tunnel` (tunnels/cli.py) and `qcos bridge deploy|status|stop` (bridge/cli.py), no SSH needed."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_tunnel_requires_remote_port() -> None:
 
 
 def test_cli_module_imports_cheaply() -> None:
-    code = "import sys, qcos.tunnels.cli, qcos.tunnels; print('paramiko' in sys.modules)"
+    code = "import sys, qcos.tunnels.cli, qcos.bridge.cli, qcos.tunnels; print('paramiko' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

@@ -28,7 +28,7 @@ BUILTIN_PROVIDERS: dict[str, str] = {
     "local_gpu_mps": "qcos.providers.local:LocalMPSProvider",
     "mock": "qcos.providers.mock:MockProvider",
     "custom_rest": "qcos.providers.rest:CustomRESTProvider",
-    "ssh_bridge": "qcos.tunnels.provider:SSHBridgeProvider",
+    "ssh_bridge": "qcos.providers.ssh_bridge:SSHBridgeProvider",
     "slurm": "qcos.dispatch.slurm.provider:SlurmProvider",
     "lumi_amd_gpu": "qcos.dispatch.slurm.lumi:LumiAMDGPUProvider",
 }

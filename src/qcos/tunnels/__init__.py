@@ -1,4 +1,4 @@
-"""SSH tunnels and remote bridge deployment on paramiko (imported lazily: ``import qcos.tunnels`` is cheap)."""
+"""The SSH transport (connections, local forwards, host keys, ssh config) on paramiko, imported lazily."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 __all__ = [
     "ConnectionState",
     "LocalForwarder",
-    "SSHBridgeProvider",
     "SSHConnection",
     "SSHTarget",
     "SSHTunnel",
@@ -28,7 +27,6 @@ _LAZY = {
     "close_all_tunnels": "qcos.tunnels.manager",
     "SSHTarget": "qcos.tunnels.sshconfig",
     "resolve_target": "qcos.tunnels.sshconfig",
-    "SSHBridgeProvider": "qcos.tunnels.provider",
 }
 
 

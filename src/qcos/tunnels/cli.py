@@ -1,9 +1,8 @@
-"""``qcos tunnel`` and ``qcos bridge deploy|status|stop``: argparse wiring (heavy imports stay in handlers)."""
+"""``qcos tunnel`` and the SSH options every SSH-using command shares (heavy imports stay in handlers)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sys
@@ -13,7 +12,8 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
-def _add_ssh_options(parser: argparse.ArgumentParser) -> None:
+def add_ssh_options(parser: argparse.ArgumentParser) -> None:
+    """Add the SSH connection options (``--ssh-config``, ``--identity``, ...) to ``parser``."""
     group = parser.add_argument_group("ssh connection (defaults come from ~/.ssh/config)")
     group.add_argument("--ssh-config", metavar="PATH", default=None, help="ssh config file (default ~/.ssh/config)")
     group.add_argument("--known-hosts", metavar="PATH", default=None,
@@ -25,7 +25,8 @@ def _add_ssh_options(parser: argparse.ArgumentParser) -> None:
                        help="record an unknown host key in known_hosts (a changed key is still refused)")
 
 
-def _connection_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+def connection_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The SSHConnection keyword arguments of the options ``add_ssh_options`` added."""
     return {
         "ssh_config": args.ssh_config,
         "known_hosts": args.known_hosts,
@@ -50,64 +51,8 @@ def add_tunnel_command(subparsers: Any) -> None:
                         help="host to reach from HOST (default: localhost, i.e. HOST itself)")
     parser.add_argument("--local-port", type=int, default=0, help="local port (default: any free port)")
     parser.add_argument("--duration", type=float, default=None, help=argparse.SUPPRESS)
-    _add_ssh_options(parser)
+    add_ssh_options(parser)
     parser.set_defaults(func=_cmd_tunnel)
-
-
-def add_bridge_commands(subparsers: Any) -> None:
-    """Add ``deploy``, ``status`` and ``stop`` to the ``qcos bridge`` group."""
-    deploy = subparsers.add_parser(
-        "deploy",
-        help="upload qcos to HOST over SSH and start `qcos bridge serve` there, detached",
-        description="Copy the local qcos source into REMOTE_DIR/src over SFTP, check that --python "
-        "has the bridge's dependencies, start the bridge on 127.0.0.1:PORT with setsid/nohup "
-        "(log and pid files in REMOTE_DIR) and wait for /health through an SSH tunnel.",
-    )
-    _add_bridge_location(deploy)
-    deploy.add_argument("--python", default="python3",
-                        help="remote python with qcos's dependencies, e.g. /flash/project_x/venv/bin/python")
-    deploy.add_argument("--device", choices=("CPU", "GPU"), type=str.upper, default=None,
-                        help="Aer device for the bridge (default: the bridge's default)")
-    deploy.add_argument("--api-key-file", metavar="PATH", default=None,
-                        help="local file whose first line is the API key; sent over SSH stdin into a "
-                        "0600 file next to the bridge (never on a command line)")
-    deploy.add_argument("--no-upload", action="store_true",
-                        help="use the qcos installed in --python instead of uploading the local source")
-    deploy.add_argument("--wait", type=float, default=180.0, help="seconds to wait for /health (default 180)")
-    deploy.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
-                        help="extra argument for `qcos bridge serve` (repeatable), e.g. --serve-arg=--workers=4")
-    deploy.set_defaults(func=_cmd_deploy)
-
-    status = subparsers.add_parser("status", help="is the deployed bridge on HOST running and healthy?")
-    _add_bridge_location(status)
-    status.add_argument("--json", action="store_true", help="print the status as JSON")
-    status.set_defaults(func=_cmd_status)
-
-    stop = subparsers.add_parser("stop", help="stop the bridge deployed on HOST (by its pid file)")
-    _add_bridge_location(stop)
-    stop.set_defaults(func=_cmd_stop)
-
-
-def _add_bridge_location(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("host", help="ssh config alias or [user@]host[:port]")
-    parser.add_argument("--remote-dir", default="qcos-bridge",
-                        help="remote directory for source, log, pid and key files (default ~/qcos-bridge)")
-    parser.add_argument("--port", type=int, default=8888, help="bridge port on the remote host (default 8888)")
-    _add_ssh_options(parser)
-
-
-def _read_key_file(path: str) -> str:
-    from pathlib import Path
-
-    from qcos.exceptions import ConfigError
-
-    try:
-        lines = Path(path).expanduser().read_text(encoding="utf-8").strip().splitlines()
-    except OSError as error:
-        raise ConfigError(f"--api-key-file {path}: cannot read it ({error.strerror or error})") from error
-    if not lines or not lines[0].strip():
-        raise ConfigError(f"--api-key-file {path} is empty; put the key on its first line")
-    return lines[0].strip()
 
 
 def _cmd_tunnel(args: argparse.Namespace) -> int:
@@ -115,7 +60,7 @@ def _cmd_tunnel(args: argparse.Namespace) -> int:
 
     tunnel = SSHTunnel(
         args.host, args.remote_port, remote_host=args.remote_host, local_port=args.local_port,
-        **_connection_kwargs(args),
+        **connection_kwargs(args),
     )
     stop = {"now": False}
 
@@ -142,61 +87,4 @@ def _cmd_tunnel(args: argparse.Namespace) -> int:
         print("tunnel closed", file=sys.stderr, flush=True)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    return 0
-
-
-def _deployment(args: argparse.Namespace, python: str = "python3") -> Any:
-    from qcos.tunnels.connection import SSHConnection
-    from qcos.tunnels.deploy import BridgeDeployment
-
-    connection = SSHConnection(args.host, reconnect=False, **_connection_kwargs(args)).connect()
-    return BridgeDeployment(connection, remote_dir=args.remote_dir, port=args.port, python=python)
-
-
-def _cmd_deploy(args: argparse.Namespace) -> int:
-    api_key = _read_key_file(args.api_key_file) if args.api_key_file else None
-    deployment = _deployment(args, args.python)
-    try:
-        if api_key is None:
-            print("warning: no --api-key-file: any user on the remote host can use this bridge",
-                  file=sys.stderr)
-        pid = deployment.start(api_key=api_key, device=args.device, upload=not args.no_upload,
-                               extra_args=args.serve_arg)
-        print(f"bridge started on {args.host}:127.0.0.1:{args.port} (pid {pid}), waiting for /health ...",
-              flush=True)
-        health = deployment.wait_healthy(pid, timeout=args.wait, api_key=api_key)
-        print(f"bridge healthy: {json.dumps(health, sort_keys=True)}")
-        print(f"  log: {deployment.log_path}\n  pid file: {deployment.pid_path}")
-        print(f"  use it: qcos tunnel {args.host} --remote-port {args.port}   or the ssh_bridge provider "
-              f"(host={args.host!r}, remote_port={args.port})")
-    finally:
-        deployment.connection.close()
-    return 0
-
-
-def _cmd_status(args: argparse.Namespace) -> int:
-    deployment = _deployment(args)
-    try:
-        report = deployment.status()
-    finally:
-        deployment.connection.close()
-    if args.json:
-        print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
-    else:
-        state = "healthy" if report.healthy else ("running, not healthy" if report.running else "not running")
-        pid = "-" if report.pid is None else report.pid
-        print(f"bridge on {args.host} port {args.port}: {state} (pid {pid}) — {report.detail}")
-        if report.health:
-            print(f"  health: {json.dumps(report.health, sort_keys=True)}")
-        print(f"  log: {report.log_path}")
-    return 0 if report.healthy else 1
-
-
-def _cmd_stop(args: argparse.Namespace) -> int:
-    deployment = _deployment(args)
-    try:
-        stopped = deployment.stop()
-    finally:
-        deployment.connection.close()
-    print(f"bridge on {args.host} port {args.port}: " + ("stopped" if stopped else "was not running"))
     return 0

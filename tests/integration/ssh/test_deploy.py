@@ -59,7 +59,7 @@ def test_deploy_status_run_and_stop(sshd, ssh_files: SSHClientFiles, tmp_path: P
         assert key not in (remote_dir / f"bridge-{port}.log").read_text()
         assert key not in deployed.stdout + deployed.stderr
         # It runs the uploaded source.
-        assert (remote_dir / "src" / "qcos" / "tunnels" / "deploy.py").is_file()
+        assert (remote_dir / "src" / "qcos" / "bridge" / "deploy.py").is_file()
 
         status = _qcos("bridge", "status", "qcos-test", *where, "--json", timeout=60)
         assert status.returncode == 0, status.stdout + status.stderr
@@ -136,9 +136,9 @@ def test_deploy_into_a_foreign_owned_directory_is_refused(ssh_files: SSHClientFi
 
 
 def test_deploy_into_a_directory_others_can_write_is_refused(ssh_files: SSHClientFiles, tmp_path: Path) -> None:
+    from qcos.bridge.deploy import BridgeDeployment
     from qcos.exceptions import BridgeError
     from qcos.tunnels.connection import SSHConnection
-    from qcos.tunnels.deploy import BridgeDeployment
 
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -151,8 +151,8 @@ def test_deploy_into_a_directory_others_can_write_is_refused(ssh_files: SSHClien
 
 
 def test_key_is_written_over_sftp_without_following_planted_links(ssh_files: SSHClientFiles, tmp_path: Path) -> None:
+    from qcos.bridge.deploy import BridgeDeployment
     from qcos.tunnels.connection import SSHConnection
-    from qcos.tunnels.deploy import BridgeDeployment
 
     remote = tmp_path / "remote"
     remote.mkdir(mode=0o700)

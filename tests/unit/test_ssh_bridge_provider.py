@@ -11,7 +11,7 @@ from qcos.exceptions import ClusterBuildError
 from qcos.providers.base import ShotTask
 from qcos.providers.cluster import ClusterBuilder
 from qcos.providers.rest import CustomRESTProvider, EndpointUnreachable, build_rest_nodes
-from qcos.tunnels.provider import SSHBridgeProvider, _safe_host
+from qcos.providers.ssh_bridge import SSHBridgeProvider, _safe_host
 
 
 @pytest.mark.parametrize(
