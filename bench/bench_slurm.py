@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from qcos.circuits.qasm import dumps  # noqa: E402
-from qcos.dispatch.slurm.executor import make_executor  # noqa: E402
-from qcos.dispatch.slurm.settings import SlurmSettings  # noqa: E402
-from qcos.dispatch.slurm.store import cache_key  # noqa: E402
-from qcos.dispatch.slurm.task import ChunkRunner, ChunkSpec  # noqa: E402
 from qcos.providers.cluster import ClusterBuilder  # noqa: E402
+from qcos.providers.slurm.executor import make_executor  # noqa: E402
+from qcos.providers.slurm.settings import SlurmSettings  # noqa: E402
+from qcos.providers.slurm.store import cache_key  # noqa: E402
+from qcos.providers.slurm.task import ChunkRunner, ChunkSpec  # noqa: E402
 from qcos.qvm import DistributedQVM  # noqa: E402
 
 logger = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qcos.dispatch.slurm.task import ChunkRunner, ChunkSpec, GPUUnavailableError
 from qcos.gpuvendor import AMD, NVIDIA, detect_vendor, install_hint
+from qcos.providers.slurm.task import ChunkRunner, ChunkSpec, GPUUnavailableError
 from qcos.qvm import aer
 
 
@@ -37,14 +37,15 @@ def test_a_gpu_task_on_a_cpu_only_aer_names_the_vendor_fix(vendor: str, expected
 
 
 def test_the_lumi_provider_declares_amd() -> None:
-    from qcos.dispatch.slurm.provider import LumiAMDGPUProvider, SlurmProvider
+    from qcos.providers.lumi import LumiAMDGPUProvider
+    from qcos.providers.slurm.provider import SlurmProvider
 
     assert LumiAMDGPUProvider.GPU_VENDOR == AMD and SlurmProvider.GPU_VENDOR is None
 
 
 def test_a_whole_node_task_runs_one_worker_per_gcd_with_the_same_counts(tmp_path) -> None:
     """standard-g: 8 chunks over 4 'GCD' processes (CPU Aer here) equal the single-process run."""
-    from qcos.dispatch.slurm.gcd import GCD_CORES, gcd_environment
+    from qcos.providers.slurm.gcd import GCD_CORES, gcd_environment
 
     qasm = ('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nbit[2] c;\nh q[0];\ncx q[0], q[1];\n'
             'c = measure q;\n')

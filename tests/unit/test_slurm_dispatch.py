@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from sample_circuits import basis
 
-from qcos.dispatch.slurm.executor import SlurmDispatcher, _split
-from qcos.dispatch.slurm.settings import SlurmSettings
-from qcos.dispatch.slurm.task import FAULTS_ENV
 from qcos.exceptions import NodeExecutionError
 from qcos.providers.base import ShotTask
 from qcos.providers.cluster import ClusterBuilder
+from qcos.providers.slurm.executor import SlurmDispatcher, _split
+from qcos.providers.slurm.settings import SlurmSettings
+from qcos.providers.slurm.task import FAULTS_ENV
 from qcos.qvm import DistributedQVM
 
 

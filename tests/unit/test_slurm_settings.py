@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from qcos.dispatch.slurm.provider import LUMI_SETUP, LumiAMDGPUProvider, SlurmProvider
-from qcos.dispatch.slurm.settings import SlurmConfigError, SlurmSettings
 from qcos.exceptions import ClusterBuildError, ProviderError
 from qcos.providers.cluster import ClusterBuilder
+from qcos.providers.lumi import LUMI_SETUP, LumiAMDGPUProvider
 from qcos.providers.registry import NodeProviderRegistry
+from qcos.providers.slurm.provider import SlurmProvider
+from qcos.providers.slurm.settings import SlurmConfigError, SlurmSettings
 from qcos.qvm import aer
 
 
@@ -151,7 +152,7 @@ def test_unreachable_slurm_marks_nodes_offline_instead_of_failing(tmp_path, monk
 
 
 def test_max_array_size_comes_from_scontrol_show_config() -> None:
-    from qcos.dispatch.slurm.site import parse_max_array_size
+    from qcos.providers.slurm.site import parse_max_array_size
 
     text = "Configuration data as of ...\nMaxArraySize            = 1001\nMaxJobCount             = 10000\n"
     assert parse_max_array_size(text) == 1001

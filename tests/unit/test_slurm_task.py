@@ -9,8 +9,8 @@ import pytest
 from qiskit import QuantumCircuit
 
 from qcos.circuits.qasm import dumps, loads
-from qcos.dispatch.slurm.store import ResultStore, atomic_write_json, cache_key
-from qcos.dispatch.slurm.task import FAULTS_ENV, ChunkRunner, ChunkSpec, GPUUnavailableError
+from qcos.providers.slurm.store import ResultStore, atomic_write_json, cache_key
+from qcos.providers.slurm.task import FAULTS_ENV, ChunkRunner, ChunkSpec, GPUUnavailableError
 from qcos.qvm import aer
 
 OPTIONS = {"device": "CPU"}
@@ -113,8 +113,8 @@ def test_slurm_folders_are_created_private_and_unsafe_ones_refused(tmp_path: Pat
     import os
     import stat
 
-    from qcos.dispatch.slurm.folders import private_folder
-    from qcos.dispatch.slurm.settings import SlurmConfigError
+    from qcos.providers.slurm.folders import private_folder
+    from qcos.providers.slurm.settings import SlurmConfigError
 
     made = private_folder(tmp_path / "a" / "jobs", "Slurm jobs folder")
     assert stat.S_IMODE(made.stat().st_mode) == 0o700

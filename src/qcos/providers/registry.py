@@ -29,8 +29,8 @@ BUILTIN_PROVIDERS: dict[str, str] = {
     "mock": "qcos.providers.mock:MockProvider",
     "custom_rest": "qcos.providers.rest:CustomRESTProvider",
     "ssh_bridge": "qcos.providers.ssh_bridge:SSHBridgeProvider",
-    "slurm": "qcos.dispatch.slurm.provider:SlurmProvider",
-    "lumi_amd_gpu": "qcos.dispatch.slurm.lumi:LumiAMDGPUProvider",
+    "slurm": "qcos.providers.slurm.provider:SlurmProvider",
+    "lumi_amd_gpu": "qcos.providers.lumi:LumiAMDGPUProvider",
 }
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")

@@ -18,8 +18,8 @@ _SLURM_PROVIDERS = ("slurm", "lumi_amd_gpu")
 
 def slurm_settings(entry: Mapping[str, Any]) -> Any:
     """The SlurmSettings a ``slurm``/``lumi_amd_gpu`` cluster entry dispatches with (None for others)."""
-    from qcos.dispatch.slurm.lumi import LumiAMDGPUProvider
-    from qcos.dispatch.slurm.settings import SlurmSettings
+    from qcos.providers.lumi import LumiAMDGPUProvider
+    from qcos.providers.slurm.settings import SlurmSettings
 
     name = entry.get("provider")
     kwargs = {k: v for k, v in entry.items() if k != "provider"}

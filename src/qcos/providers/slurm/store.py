@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from qcos.results.counts import atomic_write_text
+from qcos.atomic import atomic_write_text
 
 logger = logging.getLogger(__name__)
 

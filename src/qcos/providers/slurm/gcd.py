@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from qcos.dispatch.slurm.store import Counts
+from qcos.providers.slurm.store import Counts
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def run_on_gcds(chunks: Sequence[Any], aer_options: Mapping[str, Any], results_d
             job.write_text(json.dumps({"chunks": [asdict(chunks[i]) for i in indices],
                                        "aer_options": dict(aer_options), "results_dir": results_dir}))
             out = Path(tmp) / f"gcd{gcd}.out.json"
-            proc = subprocess.Popen([sys.executable, "-m", "qcos.dispatch.slurm.gcd", str(job), str(out)],
+            proc = subprocess.Popen([sys.executable, "-m", "qcos.providers.slurm.gcd", str(job), str(out)],
                                     env=gcd_environment(gcd), stderr=subprocess.PIPE, text=True)
             running.append((gcd, indices, proc, out))
         problems = []
@@ -78,7 +78,7 @@ def run_on_gcds(chunks: Sequence[Any], aer_options: Mapping[str, Any], results_d
 
 def _worker(job_path: str, out_path: str) -> None:
     bind_to_cores(os.environ.get(CORES_ENV))
-    from qcos.dispatch.slurm.task import ChunkRunner, ChunkSpec
+    from qcos.providers.slurm.task import ChunkRunner, ChunkSpec
 
     job = json.loads(Path(job_path).read_text())
     runner = ChunkRunner([ChunkSpec(**c) for c in job["chunks"]], job["aer_options"], job["results_dir"])

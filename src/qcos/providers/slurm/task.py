@@ -12,8 +12,8 @@ from typing import Any
 
 from submitit.helpers import Checkpointable
 
-from qcos.dispatch.slurm.store import Counts, ResultStore, atomic_write_json
 from qcos.exceptions import SlurmError
+from qcos.providers.slurm.store import Counts, ResultStore, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class ChunkRunner(Checkpointable):
         truncate = _test_faults(self.chunks[0].label if self.chunks else "empty") == "truncate"
         todo = [i for i in range(len(self.chunks)) if i not in self.done]
         if self.gcds > 1 and len(todo) > 1:
-            from qcos.dispatch.slurm.gcd import run_on_gcds
+            from qcos.providers.slurm.gcd import run_on_gcds
 
             results = run_on_gcds([self.chunks[i] for i in todo], self.aer_options, self.results_dir, self.gcds)
             self.done.update(zip(todo, results, strict=True))

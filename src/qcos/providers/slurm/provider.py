@@ -1,4 +1,4 @@
-"""``slurm`` and ``lumi_amd_gpu`` providers: nodes that are Slurm task slots fed by job arrays."""
+"""The ``slurm`` provider: nodes that are Slurm task slots fed by submitit job arrays."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from qcos.dispatch.slurm.settings import (
+from qcos.providers.base import NodeProvider, ShotTask, TaskOutcome
+from qcos.providers.slurm.settings import (
     DEFAULT_CIRCUITS_PER_TASK,
     DEFAULT_FOLDER,
     SlurmConfigError,
     SlurmSettings,
 )
-from qcos.providers.base import NodeProvider, ShotTask, TaskOutcome
 from qcos.providers.spec import NodeType, QPUNodeSpec
 
 logger = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class SlurmProvider(NodeProvider):
                     f"executor={executor!r} runs on this machine and the settings ask for GPUs, but {why}; "
                     "pass aer_device='CPU' to simulate on the CPU"
                 )
-        from qcos.dispatch.slurm.executor import SlurmDispatcher
+        from qcos.providers.slurm.executor import SlurmDispatcher
 
         if self.dispatcher is not None:
             self.dispatcher.close()
@@ -207,7 +207,7 @@ class SlurmProvider(NodeProvider):
                 "executor='slurm' needs sbatch on this machine; run from a cluster login node, "
                 "or use executor='local' to run the same path here"
             )
-        from qcos.dispatch.slurm.folders import private_folder
+        from qcos.providers.slurm.folders import private_folder
 
         private_folder(settings.folder, "Slurm folder")
         private_folder(settings.jobs_folder, "Slurm jobs folder")
@@ -233,11 +233,3 @@ class SlurmProvider(NodeProvider):
                                                     ("account", settings.account)) if v)
         raise SlurmConfigError(f"Slurm rejected the job settings ({where or 'default partition'}): {message}")
 
-
-def __getattr__(name: str) -> Any:
-    """``LumiAMDGPUProvider`` and ``LUMI_SETUP`` moved to :mod:`qcos.dispatch.slurm.lumi`; old imports work."""
-    if name in ("LUMI_SETUP", "LumiAMDGPUProvider"):
-        from qcos.dispatch.slurm import lumi
-
-        return getattr(lumi, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from qcos.dispatch.slurm.settings import SlurmConfigError
+from qcos.providers.slurm.settings import SlurmConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qcos.dispatch.slurm.settings import SlurmConfigError, SlurmSettings
-from qcos.dispatch.slurm.site import site_max_array_size
-from qcos.dispatch.slurm.store import Counts, ResultStore, cache_key
-from qcos.dispatch.slurm.task import ChunkRunner, ChunkSpec
 from qcos.exceptions import NodeExecutionError, SlurmError
 from qcos.providers.base import ShotTask, TaskOutcome
+from qcos.providers.slurm.settings import SlurmConfigError, SlurmSettings
+from qcos.providers.slurm.site import site_max_array_size
+from qcos.providers.slurm.store import Counts, ResultStore, cache_key
+from qcos.providers.slurm.task import ChunkRunner, ChunkSpec
 from qcos.qvm.chunking import chunk_work
 
 logger = logging.getLogger(__name__)
@@ -488,7 +488,7 @@ def make_executor(settings: SlurmSettings) -> Any:
     """The submitit executor for ``settings.executor``, with its parameters applied."""
     import submitit
 
-    from qcos.dispatch.slurm.folders import private_folder
+    from qcos.providers.slurm.folders import private_folder
 
     private_folder(settings.folder, "Slurm folder")
     folder = private_folder(settings.jobs_folder, "Slurm jobs folder")

@@ -8,8 +8,8 @@ import shlex
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from qcos.dispatch.slurm.provider import SlurmProvider
-from qcos.dispatch.slurm.settings import (
+from qcos.providers.slurm.provider import SlurmProvider
+from qcos.providers.slurm.settings import (
     DEFAULT_CIRCUITS_PER_TASK,
     DEFAULT_FOLDER,
     SlurmConfigError,

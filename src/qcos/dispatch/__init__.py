@@ -1,1 +1,0 @@
-"""Dispatch of circuit chunks to batch schedulers; ``qcos.dispatch.slurm`` sends them to Slurm via submitit."""
