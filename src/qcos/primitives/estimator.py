@@ -138,7 +138,8 @@ class Estimator(ClusterPrimitive, BaseEstimatorV2):
         for index in np.ndindex(plan.points.shape):
             point = int(plan.points[index])
             by_basis: dict[int, dict[str, float]] = {}
-            for label, coefficient in plan.observables[index].items():
+            terms: dict[str, float] = plan.observables.item(index)
+            for label, coefficient in terms.items():
                 if identity_label(label):
                     evs[index] += coefficient
                 else:

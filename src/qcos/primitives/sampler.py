@@ -65,7 +65,9 @@ class Sampler(ClusterPrimitive, BaseSamplerV2):
     # -- internals --------------------------------------------------------
     def _run(self, pubs: list[SamplerPub]) -> PrimitiveResult[SamplerPubResult]:
         widest = widest_online(self._qvm.registry)
-        plans, jobs, occurrences = [], [], {}
+        plans: list[tuple[SamplerPub, Template, int, list[str], float]] = []
+        jobs: list[Job] = []
+        occurrences: dict[str, int] = {}
         for pub in pubs:
             template = self._templates.get(pub.circuit, max(widest, pub.circuit.num_qubits))
             started = time.perf_counter()

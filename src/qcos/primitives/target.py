@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from qiskit import QuantumCircuit
@@ -28,8 +28,8 @@ logger = logging.getLogger(__name__)
 _DIRECTIVES = frozenset({"measure", "barrier", "reset", "delay", "store"})
 
 _lock = threading.Lock()
-_targets: dict[tuple, Target] = {}
-_managers: dict[tuple, PassManager] = {}
+_targets: dict[Hashable, Target] = {}
+_managers: dict[Hashable, PassManager] = {}
 
 
 def aer_target(num_qubits: int, options: Mapping[str, Any] | None = None) -> Target:

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,7 +71,7 @@ class TemplateCache:
         self.optimization_level = optimization_level
         self.options = dict(options or {})  # the DistributedQVM's run options (a noise model narrows the gates)
         self.capacity = capacity
-        self._templates: OrderedDict[tuple, Template] = OrderedDict()
+        self._templates: OrderedDict[Hashable, Template] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, circuit: QuantumCircuit, num_qubits: int) -> Template:
