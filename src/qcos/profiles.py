@@ -66,7 +66,7 @@ def install(names: Sequence[str] = (), *, target: Path | None = None, force: boo
     return installed
 
 
-def add_profiles_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_profiles_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``qcos profiles install [NAME...] [--force] [--dir DIR]`` and ``qcos profiles list``."""
     profiles = sub.add_parser("profiles", help="install the bundled Snakemake profiles (local, slurm, lumi, lumi-c)")
     actions = profiles.add_subparsers(dest="profiles_command", required=True, metavar="ACTION")
