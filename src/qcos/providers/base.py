@@ -70,10 +70,11 @@ class NodeProvider(ABC):
     health_reason: str | None = None
 
     @abstractmethod
-    def build_nodes(self, **kwargs: Any) -> list[QPUNodeSpec]:
+    def build_nodes(self, *args: Any, **kwargs: Any) -> list[QPUNodeSpec]:
         """Turn the kwargs given to ``ClusterBuilder.add`` into at least one node.
 
-        Raise ``ValueError`` for missing or invalid kwargs.
+        Raise ``ValueError`` for missing or invalid kwargs. Each provider declares the keyword
+        arguments it takes (``*args, **kwargs: Any`` here lets a type checker accept any of them).
         """
 
     def execute(
