@@ -7,8 +7,12 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from qcos.exceptions import TunnelError
+
+if TYPE_CHECKING:
+    import paramiko
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +80,7 @@ def _split_user_host_port(spec: str) -> tuple[str | None, str, int | None]:
     return user, host, port
 
 
-def load_ssh_config(path: str | os.PathLike[str] | None = None) -> object | None:
+def load_ssh_config(path: str | os.PathLike[str] | None = None) -> paramiko.SSHConfig | None:
     """Parse an ssh_config file (``~/.ssh/config`` by default); ``None`` when it is absent."""
     import paramiko
 
@@ -112,20 +116,22 @@ def resolve_target(
         raise TunnelError(f"ProxyJump chain for {host!r} is longer than {MAX_JUMPS} hops (a loop?)")
     spec_user, alias, spec_port = _split_user_host_port(host)
     config = load_ssh_config(ssh_config)
-    entry: dict[str, object] = dict(config.lookup(alias)) if config is not None else {}  # type: ignore[attr-defined]
+    # Any: paramiko's values are strings, except lists for multi-valued keys such as identityfile
+    entry: dict[str, Any] = dict(config.lookup(alias)) if config is not None else {}
 
     hostname = str(entry.get("hostname") or alias)
     resolved_port = port or spec_port or int(str(entry.get("port") or 22))
     resolved_user = user or spec_user or str(entry.get("user") or getpass.getuser())
 
     if identity is None:
-        identities: tuple[str, ...] = tuple(str(p) for p in entry.get("identityfile", []) or [])  # type: ignore[union-attr]
+        identities: tuple[str, ...] = tuple(str(p) for p in entry.get("identityfile") or [])
     elif isinstance(identity, list | tuple):
         identities = tuple(os.fspath(p) for p in identity)
     else:
         identities = (os.fspath(identity),)
     identities = tuple(os.path.expanduser(p) for p in identities)
 
+    known: tuple[str, ...]
     if known_hosts is not None:
         known = (os.path.expanduser(os.fspath(known_hosts)),)
     else:
@@ -135,7 +141,7 @@ def resolve_target(
     jumps: tuple[SSHTarget, ...] = ()
     proxy_jump = str(entry.get("proxyjump") or "").strip()
     if proxy_jump and proxy_jump.lower() != "none":
-        hops = []
+        hops: list[SSHTarget] = []
         for hop in proxy_jump.split(","):
             # A jump host is resolved through the same config (it may be an alias) but
             # keeps its own user/port/keys; only the known_hosts override is shared.
