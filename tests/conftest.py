@@ -1,22 +1,16 @@
-"""Shared test setup: global registry isolation and the service-requirement switch."""
+"""Shared test setup: global registry isolation, SIGINT for tests that need it, the real services.
+
+Helpers (``skip_or_fail``, ``wait_for``, ``free_port``, the services) live in ``tests/helpers/``.
+"""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
 
 import pytest
+from helpers.services import SlurmService, SSHServer, start_slurm, start_sshd, stop_slurm, stop_sshd
 
 from qcos.providers.registry import NodeProviderRegistry
-
-#: Set by .ci/run: a test that needs sshd or Slurm must fail, not skip, when they are missing.
-REQUIRE_SERVICES = os.environ.get("QCOS_REQUIRE_SERVICES") == "1"
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip with ``reason``, or fail when CI demands every service-backed test runs."""
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (QCOS_REQUIRE_SERVICES=1: services are required here)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True)
@@ -43,3 +37,24 @@ def sigint_handler():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture(scope="session")
+def slurm_service() -> Iterator[SlurmService]:
+    """A real single-node Slurm (tests/services/slurm-up.sh), reused when running.
+
+    Stopped at the end only if this session started it and ``QCOS_KEEP_SLURM=1`` is not set.
+    """
+    service = start_slurm()
+    yield service
+    stop_slurm(service)
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[SSHServer]:
+    """A private OpenSSH sshd on 127.0.0.1 (tests/services/sshd-up.sh), stopped by pid afterwards."""
+    server = start_sshd()
+    try:
+        yield server
+    finally:
+        stop_sshd(server)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import textwrap
 
 import pytest
+from helpers import free_port
 from qiskit import QuantumCircuit
 from sample_circuits import ghz
 
@@ -155,20 +157,12 @@ class HealthCheckedProvider(MyGPUProvider):
             return False
 
 
-def _closed_loopback_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_health_check_false_marks_nodes_offline_and_build_goes_on(caplog):
     class Unreachable(HealthCheckedProvider):
         def health_check(self) -> bool:  # the spec's check, against a closed loopback port
             import socket
             try:
-                socket.create_connection((self._last_host, _closed_loopback_port()), timeout=3)
+                socket.create_connection((self._last_host, free_port()), timeout=3)
                 return True
             except OSError:
                 return False
@@ -186,7 +180,9 @@ def test_spec_health_check_snippet_runs_verbatim():
     NodeProviderRegistry.register("my_dgx", HealthCheckedProvider)
     provider = HealthCheckedProvider()
     provider.build_nodes(host="127.0.0.1")
-    assert isinstance(provider.health_check(), bool)
+    with socket.socket() as probe:  # the snippet's answer is whether 127.0.0.1:22 accepts connections
+        listening = probe.connect_ex(("127.0.0.1", 22)) == 0
+    assert provider.health_check() is listening
 
 
 def test_global_registration_then_use_anywhere():
@@ -228,7 +224,7 @@ def test_lumi_snippet_with_local_fallback_runs_on_local_cpu():
     registry = (
         ClusterBuilder()
         .add("custom_rest",
-             endpoints=[f"http://127.0.0.1:{_closed_loopback_port()}"] * 8,   # 8 virtual LUMI workers
+             endpoints=[f"http://127.0.0.1:{free_port()}"] * 8,   # 8 virtual LUMI workers
              max_qubits=34,
              api_key="my-secret",
              timeout_s=120)

@@ -34,7 +34,11 @@ def test_hashed_entries_are_understood(tmp_path: Path, keys) -> None:
     known = tmp_path / "known_hosts"
     hashed = paramiko.HostKeys.hash_host(NAME)
     known.write_text(f"{hashed} {keys[0].get_name()} {keys[0].get_base64()}\n")
-    _verify(keys[0], known)
+    _verify(keys[0], known)  # the hashed entry matches: accepted under the strict policy
+    assert known_key_types(NAME, [str(known)])[-1] == "ssh-rsa"  # the entry is found by its hash
+    with pytest.raises(HostKeyError, match="HOST KEY MISMATCH"):  # and it is this host's entry
+        _verify(keys[1], known)
+    assert known.read_text().startswith(hashed)  # the file is left as it was
 
 
 def test_unknown_key_is_refused_with_the_keyscan_command(tmp_path: Path, keys) -> None:

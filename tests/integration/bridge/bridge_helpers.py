@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
-import pytest
+from helpers import free_port
 
 #: Limits of the shared test bridge (small, so the limit cases are cheap to hit).
 MAX_QUBITS = 12
@@ -35,19 +34,6 @@ def slow_qasm(iterations: int = 20_000_000) -> str:
         'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nbit[2] c;\n'
         f"for int i in [0:{iterations}] {{ h q[0]; cx q[0], q[1]; }}\nc = measure q;\n"
     )
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip, or fail when QCOS_REQUIRE_SERVICES=1 (CI) demands every service-backed test runs."""
-    if os.environ.get("QCOS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (QCOS_REQUIRE_SERVICES=1: services are required here)")
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class BridgeProcess:

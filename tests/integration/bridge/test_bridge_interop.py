@@ -7,7 +7,8 @@ import shutil
 import subprocess
 
 import pytest
-from bridge_helpers import GHZ3, ghz, skip_or_fail
+from bridge_helpers import GHZ3, ghz
+from helpers import skip_or_fail
 from sample_circuits import ghz as ghz_circuit
 from spec_only_server import SpecOnlyServer
 

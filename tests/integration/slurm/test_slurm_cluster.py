@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers.services import SlurmService
 from sample_circuits import basis as basis_circuit
 from slurm_helpers import expected, running_job_id, sacct_rows, slurm_kwargs
 
@@ -162,7 +163,7 @@ def _tasks(circuits, seed: int):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.slurm
-def test_preempted_task_is_requeued_and_completes(slurm_service: object, tmp_path: Path, faults: Path) -> None:
+def test_preempted_task_is_requeued_and_completes(slurm_service: SlurmService, tmp_path: Path, faults: Path) -> None:
     """submitit's Checkpointable path: USR2 (preemption) -> checkpoint -> scontrol requeue -> rerun."""
     (faults / "hang-1").write_text("120")
     kwargs = slurm_kwargs("slurm", tmp_path / "run", n_nodes=2, circuits_per_task=20)
@@ -189,7 +190,7 @@ def test_preempted_task_is_requeued_and_completes(slurm_service: object, tmp_pat
 
 
 @pytest.mark.slurm
-def test_unknown_partition_fails_fast_naming_it(slurm_service: object, tmp_path: Path) -> None:
+def test_unknown_partition_fails_fast_naming_it(slurm_service: SlurmService, tmp_path: Path) -> None:
     kwargs = slurm_kwargs("slurm", tmp_path, partition="no-such-partition")
     with pytest.raises(ClusterBuildError) as info:
         ClusterBuilder().add("slurm", **kwargs).build()
@@ -200,7 +201,7 @@ def test_unknown_partition_fails_fast_naming_it(slurm_service: object, tmp_path:
 
 
 @pytest.mark.slurm
-def test_submission_rejected_by_slurm_reports_sbatch_error(slurm_service: object, tmp_path: Path) -> None:
+def test_submission_rejected_by_slurm_reports_sbatch_error(slurm_service: SlurmService, tmp_path: Path) -> None:
     """Without the build-time check, the sbatch error still surfaces, naming the partition."""
     kwargs = slurm_kwargs("slurm", tmp_path, partition="no-such-partition", validate=False, max_retries=0)
     with ClusterBuilder().add("slurm", **kwargs).build() as registry:
@@ -225,7 +226,7 @@ def test_ctrl_c_during_a_qvm_run_cancels_jobs_when_the_registry_closes(
 
 
 @pytest.mark.slurm
-def test_more_tasks_than_max_array_size_are_split_into_several_arrays(tmp_path: Path, slurm_service) -> None:  # type: ignore[no-untyped-def]
+def test_more_tasks_than_max_array_size_are_split_into_several_arrays(tmp_path: Path, slurm_service: SlurmService) -> None:
     """max_array_size=2 stands for a site's MaxArraySize: 5 tasks become arrays of 2, 2 and 1."""
     kwargs = slurm_kwargs("slurm", tmp_path, n_nodes=2, circuits_per_task=8, max_array_size=2)
     with ClusterBuilder().add("slurm", **kwargs).build() as registry:

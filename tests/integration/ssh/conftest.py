@@ -1,52 +1,24 @@
-"""A real OpenSSH sshd on 127.0.0.1 (session-scoped) and a real `qcos bridge serve` behind it."""
+"""SSH client files for the test sshd (tests/conftest.py starts it), a real `qcos bridge serve` behind it."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from helpers import free_port
+from helpers.processes import descendants
+from helpers.services import SSHServer
 
-ROOT = Path(__file__).resolve().parents[3]
-SERVICES = ROOT / "tests" / "services"
-SSHD = "/usr/sbin/sshd"
-REQUIRE_SERVICES = os.environ.get("QCOS_REQUIRE_SERVICES") == "1"
 API_KEY = "ssh-test-key-7f3a"
-
-
-def _skip_or_fail(reason: str) -> None:
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (QCOS_REQUIRE_SERVICES=1: services are required here)")
-    pytest.skip(reason)
-
-
-@dataclass
-class SSHServer:
-    """The running test sshd and the files a client needs."""
-
-    dir: Path
-    port: int
-    pid: int
-    user: str
-    client_key: Path
-    host_public_keys: list[Path] = field(default_factory=list)
-
-    def known_hosts_lines(self) -> str:
-        lines = []
-        for path in self.host_public_keys:
-            key_type, blob = path.read_text().split()[:2]
-            lines.append(f"[127.0.0.1]:{self.port} {key_type} {blob}\n")
-        return "".join(lines)
 
 
 @dataclass
@@ -66,33 +38,6 @@ class SSHClientFiles:
     @property
     def cli_args(self) -> list[str]:
         return ["--ssh-config", str(self.ssh_config), "--known-hosts", str(self.known_hosts)]
-
-
-@pytest.fixture(scope="session")
-def sshd() -> Iterator[SSHServer]:
-    """Start tests/services/sshd-up.sh once per session; stop it (by pid) afterwards."""
-    if not os.path.exists(SSHD) or shutil.which("ssh-keygen") is None:
-        _skip_or_fail("OpenSSH server not installed: run `make test` as root (it apt-installs openssh-server)")
-    if os.geteuid() != 0:
-        _skip_or_fail("the test sshd needs root (privilege separation); run `make test` as root")
-    proc = subprocess.run(
-        ["bash", str(SERVICES / "sshd-up.sh")], capture_output=True, text=True, timeout=120, check=False
-    )
-    if proc.returncode != 0:
-        _skip_or_fail(f"could not start the test sshd (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
-    values = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-    server = SSHServer(
-        dir=Path(values["SSHD_DIR"]),
-        port=int(values["SSHD_PORT"]),
-        pid=int(values["SSHD_PID"]),
-        user=values["SSHD_USER"],
-        client_key=Path(values["SSHD_CLIENT_KEY"]),
-        host_public_keys=[Path(p) for p in values["SSHD_HOST_KEYS"].split(":")],
-    )
-    try:
-        yield server
-    finally:
-        subprocess.run(["bash", str(SERVICES / "sshd-down.sh"), str(server.dir)], timeout=60, check=False)
 
 
 def write_client_files(server: SSHServer, folder: Path, *, known: bool = True) -> SSHClientFiles:
@@ -130,12 +75,6 @@ def _close_cached_tunnels() -> Iterator[None]:
     from qcos.tunnels.manager import close_all_tunnels
 
     close_all_tunnels()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -203,28 +142,6 @@ def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeProcess]:
         yield info
     finally:
         stop_process(proc)
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live descendant of ``pid`` (read from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    found: list[int] = []
-    stack = list(children.get(pid, []))
-    while stack:
-        child = stack.pop()
-        found.append(child)
-        stack.extend(children.get(child, []))
-    return found
 
 
 def _socket_inode(local_port: int, remote_port: int) -> str | None:

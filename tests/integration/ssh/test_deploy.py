@@ -10,12 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import free_port
+from helpers.processes import descendants
 from qiskit import QuantumCircuit
 
 from qcos.providers.cluster import ClusterBuilder
 from qcos.qvm import DistributedQVM
 
-from .conftest import SSHClientFiles, descendants, free_port
+from .conftest import SSHClientFiles
 
 pytestmark = [pytest.mark.ssh, pytest.mark.slow]
 

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers import free_port
 
 from qcos.exceptions import TunnelError
 from qcos.tunnels.connection import SSHConnection
 from qcos.tunnels.manager import SSHTunnel, acquire_tunnel, cached_tunnels, release_tunnel
 
-from .conftest import SSHClientFiles, free_port, kill_connection
+from .conftest import SSHClientFiles, kill_connection
 
 pytestmark = pytest.mark.ssh
 

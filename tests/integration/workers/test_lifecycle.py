@@ -3,7 +3,6 @@ survive a killed worker with exact totals, and fail a poison circuit without bla
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -11,9 +10,10 @@ import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import pytest
+from helpers import wait_for
+from helpers.processes import alive, cmdline, cpu_seconds, descendants
 from qiskit import QuantumCircuit
 
 from qcos import ClusterBuilder, DistributedQVM, QVMMode
@@ -21,44 +21,6 @@ from qcos.exceptions import DispatchError
 from qcos.workers.process import WorkerProcess
 
 pytestmark = pytest.mark.slow
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def descendants(root: int) -> set[int]:
-    """Every live process whose parent chain leads to ``root``."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    found: set[int] = set()
-    frontier = {root}
-    while frontier:
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_for(predicate, timeout_s: float = 180.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def loop_circuit(iterations: int, name: str) -> QuantumCircuit:
@@ -95,19 +57,21 @@ def test_sigkill_of_the_parent_leaves_no_process_of_its_tree(tmp_path):
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert parent.stdout.readline().strip() == "running"
-        wait_for(lambda: len([p for p in descendants(parent.pid) if "qcos.workers.aer" in
-                              Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]) == 2,
-                 what="two workers")
-        time.sleep(1.0)  # mid-run: both workers are simulating
+
+        def two_workers() -> list[int]:
+            found = [pid for pid in descendants(parent.pid) if "qcos.workers.aer" in cmdline(pid)]
+            return found if len(found) == 2 else []
+
+        workers = wait_for(two_workers, what="two workers")
+        used = {pid: cpu_seconds(pid) for pid in workers}
+        wait_for(lambda: all(cpu_seconds(pid) > used[pid] + 0.5 for pid in workers),
+                 what="both workers to be simulating")  # mid-run, not idle
         tree = descendants(parent.pid)
-        assert len(tree) >= 2
+        assert set(workers) <= tree
     finally:
         parent.kill()
         parent.wait()
-    deadline = time.monotonic() + 5.0
-    while any(alive(pid) for pid in tree) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in tree if alive(pid)], "processes outlived their parent by 5 s"
+    wait_for(lambda: not [pid for pid in tree if alive(pid)], 60.0, "every process of the tree to die with its parent")
 
 
 def test_chunk_timeout_fails_fast_and_no_worker_keeps_burning_cpu():
@@ -125,7 +89,7 @@ def test_chunk_timeout_fails_fast_and_no_worker_keeps_burning_cpu():
         qvm = DistributedQVM(registry, shots=10, seed=1, chunk_timeout_s=1)
         with pytest.raises(DispatchError, match="timed out|timeout"):
             qvm.run(circuit)
-        wait_for(lambda: not [pid for pid in before if alive(pid)], 10.0, "the timed-out workers to be killed")
+        wait_for(lambda: not [pid for pid in before if alive(pid)], what="the timed-out workers to be killed")
         wait_for(lambda: pool.stats()["idle"] == 2, what="the replacement workers")
         workers = pool.pids()
         used = {pid: cpu_seconds(pid) for pid in workers}
@@ -176,10 +140,15 @@ def test_a_poison_circuit_fails_alone_and_the_nodes_are_not_blamed(monkeypatch):
             qvm.run_batch([poison])
         assert len(runs) == 2  # tried once more, then given up: not sent to every node again and again
         assert "dropping" not in str(caught.value)
+        assert [stats["failures"] for stats in caught.value.partial.per_node.values()] == [0, 0]
         with pytest.raises(DispatchError, match="4 of 20 chunk") as caught:  # the poison circuit's 4 chunks
             DistributedQVM(registry, shots=100, seed=3, chunk_shots=25).run_batch(good + [poison])
+        assert all(node.online for node in registry.nodes)
     assert len(runs) == 2  # remembered: never run again
-    partial = caught.value.partial
-    assert [sum(r.counts.values()) for r in partial.results[:4]] == [100] * 4
+    message, partial = str(caught.value), caught.value.partial
+    assert "(poison)" in message and "good" not in message  # only the poison circuit is reported failed
+    assert [sum(r.counts.values()) for r in partial.results[:4]] == [100] * 4  # the others all completed
+    assert partial.results[4].name == "poison" and not partial.results[4].counts and not partial.results[4].chunks
     assert {c.node_id for r in partial.results[:4] for c in r.chunks} == {"local-cpu-0", "local-cpu-1"}
+    assert [stats["failures"] for stats in partial.per_node.values()] == [0, 0]  # no node was blamed
 

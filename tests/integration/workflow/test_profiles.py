@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers.services import SlurmService
 from workflow_helpers import BIN, REPO, SMALL, SNAKEMAKE, results, write_config
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
@@ -82,7 +83,7 @@ def test_a_config_naming_another_cluster_fails_instead_of_running_elsewhere(tmp_
 
 
 @pytest.mark.slurm
-def test_profile_slurm_with_config_on_the_command_line_dispatches_to_slurm(tmp_path: Path, slurm_up: None) -> None:
+def test_profile_slurm_with_config_on_the_command_line_dispatches_to_slurm(tmp_path: Path, slurm_service: SlurmService) -> None:
     """`--profile profiles/slurm --config experiment=x shots=300`: every circuit ran on Slurm nodes."""
     write_config(tmp_path, {**SMALL, "circuits": SMALL["circuits"][:2]})
     done = subprocess.run(

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.services import SlurmService
 from workflow_helpers import (
     BIN,
     REPO,
@@ -105,7 +106,7 @@ def test_slurm_provider_local_executor_gives_the_same_counts(reference_run: Path
 
 
 @pytest.mark.slurm
-def test_real_slurm_gives_the_same_counts(reference_run: Path, tmp_path: Path, slurm_up: None) -> None:
+def test_real_slurm_gives_the_same_counts(reference_run: Path, tmp_path: Path, slurm_service: SlurmService) -> None:
     """cluster: [{provider: slurm}] on a real slurmctld: every batch becomes a job array."""
     cluster = [{"provider": "slurm", "partition": "cpu", "n_nodes": 2, "folder": str(tmp_path / "submitit"),
                 "time_min": 10, "poll_s": 1.0, "gather_s": 0.3, "aer_device": "CPU"}]
