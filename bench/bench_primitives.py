@@ -23,7 +23,7 @@ from qiskit.circuit import ParameterVector
 from qcos import ClusterBuilder, DistributedQVM
 from qcos.circuits.families import build_qaoa_ring
 from qcos.primitives import Sampler
-from qcos.qvm import aer
+from qcos.workers import simulator
 from qcos.workflow.steps import make_pass_manager
 
 
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--points", type=int, default=100)
     parser.add_argument("--shots", type=int, default=1024)
-    parser.add_argument("--nodes", type=int, default=max(2, aer.threads_per_node(1)))
+    parser.add_argument("--nodes", type=int, default=max(2, simulator.threads_per_node(1)))
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 

@@ -16,22 +16,22 @@ from qiskit.circuit.random import random_circuit
 from qiskit_aer import AerSimulator
 
 from qcos import ClusterBuilder, DistributedQVM
-from qcos.qvm import aer
+from qcos.workers import simulator
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--circuits", type=int, default=500)
     parser.add_argument("--shots", type=int, default=1024)
-    parser.add_argument("--nodes", type=int, default=max(2, aer.threads_per_node(1)))
+    parser.add_argument("--nodes", type=int, default=max(2, simulator.threads_per_node(1)))
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    simulator = AerSimulator()
+    aer_backend = AerSimulator()
     circuits = [random_circuit(5, 5, measure=True, seed=i) for i in range(args.circuits)]
     # pre-built and ready for Aer, for both sides (the QVM finds them native and skips transpiling)
-    circuits = [aer.prepare(c) for c in circuits]
-    simulator.run(circuits[:5], shots=args.shots).result()  # warm-up
+    circuits = [simulator.prepare(c) for c in circuits]
+    aer_backend.run(circuits[:5], shots=args.shots).result()  # warm-up
 
     raw_times: list[float] = []
     qcos_times: dict[int, list[float]] = {1: [], args.nodes: []}
@@ -41,7 +41,7 @@ def main() -> None:
             qvm.run_batch(circuits[:20])  # warm-up (starts worker processes)
             for _ in range(args.repeat):
                 started = time.perf_counter()
-                simulator.run(circuits, shots=args.shots, seed_simulator=1).result()
+                aer_backend.run(circuits, shots=args.shots, seed_simulator=1).result()
                 raw_times.append(time.perf_counter() - started)
                 started = time.perf_counter()
                 batch = qvm.run_batch(circuits)

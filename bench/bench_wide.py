@@ -24,7 +24,7 @@ from qiskit_aer import AerSimulator
 from qiskit_aer.noise import NoiseModel, depolarizing_error
 
 from qcos import ClusterBuilder, DistributedQVM
-from qcos.qvm import aer
+from qcos.workers import simulator
 
 
 def noise_model() -> NoiseModel:
@@ -35,14 +35,14 @@ def noise_model() -> NoiseModel:
 
 
 def ideal_part(widths: list[int], depth: int, shots: int, repeat: int) -> float:
-    circuits = [aer.prepare(random_circuit(n, depth, max_operands=2, measure=True, seed=n)) for n in widths]
-    simulator = AerSimulator()
+    circuits = [simulator.prepare(random_circuit(n, depth, max_operands=2, measure=True, seed=n)) for n in widths]
+    aer_backend = AerSimulator()
     raw_times, qcos_times = [], []
     with ClusterBuilder().add("local_cpu").build() as registry:
         qvm = DistributedQVM(registry, shots=shots, seed=1, progress=False)  # defaults otherwise
         for _ in range(repeat):
             started = time.perf_counter()
-            simulator.run(circuits, shots=shots, seed_simulator=1).result()
+            aer_backend.run(circuits, shots=shots, seed_simulator=1).result()
             raw_times.append(time.perf_counter() - started)
             started = time.perf_counter()
             batch = qvm.run_batch(circuits)
@@ -56,8 +56,8 @@ def ideal_part(widths: list[int], depth: int, shots: int, repeat: int) -> float:
 
 
 def noisy_part(shots: int, repeat: int) -> float:
-    circuit = aer.prepare(random_circuit(12, 4, max_operands=2, measure=True, seed=12))
-    threads = max(1, aer.threads_per_node(2))  # every node gets half the machine, in both runs
+    circuit = simulator.prepare(random_circuit(12, 4, max_operands=2, measure=True, seed=12))
+    threads = max(1, simulator.threads_per_node(2))  # every node gets half the machine, in both runs
     times: dict[int, list[float]] = {1: [], 2: []}
     counts: dict[int, dict[str, int]] = {}
     with contextlib.ExitStack() as stack:

@@ -119,7 +119,7 @@ def _cmd_providers(args: argparse.Namespace) -> int:
 
 def _chunk_shots(text: str) -> int | str:
     """argparse type of --chunk-shots: 'auto' or a positive integer."""
-    from qcos.qvm.chunking import parse_chunk_shots
+    from qcos.workers.chunking import parse_chunk_shots
 
     try:
         return parse_chunk_shots(text if text.strip().lower() == "auto" else int(text), "--chunk-shots")

@@ -10,9 +10,10 @@ from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error
 from sample_circuits import ghz
 
 from qcos import ClusterBuilder, DistributedQVM
+from qcos.circuits.seeds import split_shots
 from qcos.exceptions import QcosError
-from qcos.qvm import aer
-from qcos.qvm.chunking import (
+from qcos.workers import simulator
+from qcos.workers.chunking import (
     METHOD_CHUNK_SHOTS,
     PER_SHOT_MAX_CHUNK_SHOTS,
     SAMPLED_MAX_CHUNK_SHOTS,
@@ -22,7 +23,6 @@ from qcos.qvm.chunking import (
     parse_chunk_shots,
     plan_chunks,
 )
-from qcos.qvm.seeds import split_shots
 
 SHOTS = 65_536
 
@@ -172,26 +172,26 @@ def test_bad_chunk_shots_are_one_line_errors():
 def test_the_rule_agrees_with_aers_own_sampling_decision(build):
     """Aer reports whether it sampled all shots from one simulation; the plan must agree."""
     circuit = build() if build is not ghz else ghz(3)
-    result = AerSimulator().run(aer.prepare(circuit), shots=64, seed_simulator=1).result()
+    result = AerSimulator().run(simulator.prepare(circuit), shots=64, seed_simulator=1).result()
     sampled = result.results[0].metadata["measure_sampling"]
     assert (chunk_plan(circuit, SHOTS).cost is ShotCost.SAMPLED) == sampled
 
 
 def test_noise_models_with_other_rates_get_their_own_simulator():
-    assert aer.options_key({"noise_model": gate_noise(0.01)}) != aer.options_key({"noise_model": gate_noise(0.02)})
-    assert aer.options_key({"noise_model": gate_noise(0.01)}) == aer.options_key({"noise_model": gate_noise(0.01)})
+    assert simulator.options_key({"noise_model": gate_noise(0.01)}) != simulator.options_key({"noise_model": gate_noise(0.02)})
+    assert simulator.options_key({"noise_model": gate_noise(0.01)}) == simulator.options_key({"noise_model": gate_noise(0.01)})
 
 
 # -- DistributedQVM -------------------------------------------------------------
 def test_ideal_16_qubit_circuit_at_65536_shots_is_one_simulation(monkeypatch):
     calls = []
-    real = aer.run_counts
+    real = simulator.run_counts
 
     def counting(circuit, shots, *args, **kwargs):
         calls.append(shots)
         return real(circuit, shots, *args, **kwargs)
 
-    monkeypatch.setattr(aer, "run_counts", counting)
+    monkeypatch.setattr(simulator, "run_counts", counting)
     with ClusterBuilder().add("local_cpu", n_nodes=1).build() as registry:
         result = DistributedQVM(registry, shots=SHOTS, seed=7).run(wide_ideal())
     assert calls == [SHOTS]  # one Aer run for all the shots

@@ -65,7 +65,7 @@ def test_local_gpu_is_unhealthy_with_reason_without_gpu():
     registry = ClusterBuilder().add("local_gpu").add("local_cpu").build()
     gpu = registry["local-gpu-0"]
     assert gpu.node_type is NodeType.GPU_AER and gpu.options["device"] == "GPU"
-    from qcos.qvm.aer import gpu_status
+    from qcos.workers.simulator import gpu_status
 
     available, _ = gpu_status()
     if not available:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from qcos.circuits.families import FAMILIES, build_circuit, derive_seed, format_value
+from qcos.circuits.families import FAMILIES, build_circuit, format_value
 from qcos.circuits.qasm import dumps
+from qcos.circuits.seeds import derive_seed
 from qcos.circuits.sweep import expand_entry, expand_sweeps
 from qcos.exceptions import ConfigError
 
@@ -101,6 +102,12 @@ def test_random_circuits_depend_on_seed_and_id_only() -> None:
     assert first != dumps(build_circuit("random", spec[1].params, spec[1].id, 1234))
     assert first != dumps(build_circuit("random", spec[0].params, spec[0].id, 99))
     assert derive_seed(1, "a") == derive_seed(1, "a") != derive_seed(1, "b")
+
+
+def test_one_seed_function_keeps_the_seeds_of_earlier_runs() -> None:
+    # values of the former families.derive_seed and qvm.seeds.chunk_seed: recorded runs repeat
+    assert derive_seed(7, "q5") == 280589001
+    assert derive_seed(7, "abc", 3) == 170562240
 
 
 def test_ten_thousand_ids_take_well_under_a_second() -> None:

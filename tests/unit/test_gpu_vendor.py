@@ -6,7 +6,7 @@ import pytest
 
 from qcos.gpuvendor import AMD, NVIDIA, detect_vendor, install_hint
 from qcos.providers.slurm.task import ChunkRunner, ChunkSpec, GPUUnavailableError
-from qcos.qvm import aer
+from qcos.workers import simulator
 
 
 def test_vendor_from_the_environment_and_device_files(tmp_path) -> None:
@@ -25,7 +25,7 @@ def test_hints_are_vendor_correct() -> None:
     assert "qiskit-aer-gpu" in both and "ROCm" in both
 
 
-@pytest.mark.skipif(aer.gpu_status()[0], reason="this machine's Aer has GPU support")
+@pytest.mark.skipif(simulator.gpu_status()[0], reason="this machine's Aer has GPU support")
 @pytest.mark.parametrize(("vendor", "expected", "absent"), [
     ("amd", "envs/qcos-rocm.def", "qiskit-aer-gpu"), ("nvidia", "qiskit-aer-gpu", "ROCm")])
 def test_a_gpu_task_on_a_cpu_only_aer_names_the_vendor_fix(vendor: str, expected: str, absent: str) -> None:

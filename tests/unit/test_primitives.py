@@ -22,7 +22,7 @@ import qcos
 from qcos import ClusterBuilder, DistributedQVM
 from qcos.exceptions import PrimitiveError, QcosError
 from qcos.primitives import Estimator, QcosBackend, Sampler
-from qcos.qvm import aer
+from qcos.workers import simulator
 
 SHOTS = 8000
 
@@ -134,13 +134,13 @@ def test_seeded_sampler_is_identical_on_one_and_three_nodes(one_node, three_node
 
 def test_sampler_transpiles_a_template_once(one_node, monkeypatch):
     calls = {"node": 0}
-    original = aer.pass_manager
+    original = simulator.pass_manager
 
     def counting(*args, **kwargs):
         calls["node"] += 1
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(aer, "pass_manager", counting)
+    monkeypatch.setattr(simulator, "pass_manager", counting)
     circuit = rotation()
     circuit.rzz(Parameter("phi"), 0, 1)
     circuit.append(RGate(0.1, 0.2), [0])  # not an Aer gate: the template must be translated
@@ -393,8 +393,8 @@ def readout_noise(p: float):
 
 def test_noise_reaches_sampler_estimator_and_backend(one_node, monkeypatch):
     calls = {"node": 0}
-    original = aer.pass_manager
-    monkeypatch.setattr(aer, "pass_manager", lambda *a, **k: (calls.__setitem__("node", calls["node"] + 1), original(*a, **k))[1])
+    original = simulator.pass_manager
+    monkeypatch.setattr(simulator, "pass_manager", lambda *a, **k: (calls.__setitem__("node", calls["node"] + 1), original(*a, **k))[1])
     options = {"options": {"noise_model": readout_noise(0.1)}}
     counts = Sampler(one_node, seed=1, **options).run([(rotation(), [[0.0]])], shots=4000).result()[0].data.meas.get_counts(0)
     assert 0.75 < counts["00"] / 4000 < 0.87  # (1 - 0.1)^2 = 0.81 of the shots stay 00

@@ -18,8 +18,8 @@ from qcos import (
     QPUNodeSpec,
     QVMMode,
 )
+from qcos.circuits.seeds import circuit_fingerprint, derive_seed, split_shots
 from qcos.exceptions import DispatchError, NoEligibleNodeError, QcosError
-from qcos.qvm.seeds import chunk_seed, circuit_fingerprint, split_shots
 
 
 def randoms(count: int = 6, width: int = 4) -> list[QuantumCircuit]:
@@ -67,7 +67,7 @@ def test_fingerprint_ignores_names_but_not_structure():
     c = ghz(3)
     c.x(0)
     assert circuit_fingerprint(a) == circuit_fingerprint(b) != circuit_fingerprint(c)
-    assert chunk_seed(1, "k", 0) == chunk_seed(1, "k", 0) != chunk_seed(1, "k", 1)
+    assert derive_seed(1, "k", 0) == derive_seed(1, "k", 0) != derive_seed(1, "k", 1)
 
 
 @pytest.mark.parametrize("chunk_shots", [1024, 300])

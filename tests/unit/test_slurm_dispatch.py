@@ -72,7 +72,7 @@ def test_expensive_chunks_get_array_tasks_of_their_own() -> None:
 def test_chunk_work_estimates_follow_the_cost_of_a_shot() -> None:
     from qiskit.circuit.random import random_circuit
 
-    from qcos.qvm.chunking import chunk_work
+    from qcos.workers.chunking import chunk_work
 
     wide = random_circuit(28, 10, max_operands=2, measure=True, seed=1)
     assert chunk_work(wide, 65_536) > 60 > chunk_work(basis(3, 5), 65_536)
@@ -98,9 +98,9 @@ def test_retries_are_bounded_and_failures_stay_local(dispatcher: SlurmDispatcher
 
 @pytest.mark.parametrize("dispatcher", [{"aer_device": "GPU"}], indirect=True)
 def test_missing_gpu_build_is_not_retried(dispatcher: SlurmDispatcher) -> None:
-    from qcos.qvm import aer
+    from qcos.workers import simulator
 
-    if aer.gpu_status()[0]:
+    if simulator.gpu_status()[0]:
         pytest.skip("this machine has a GPU-enabled Aer")
     outcomes = dispatcher.run(_tasks(3))
     assert all(isinstance(o, NodeExecutionError) and "GPU" in str(o) for o in outcomes)

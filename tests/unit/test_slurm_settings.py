@@ -10,7 +10,7 @@ from qcos.providers.lumi import LUMI_SETUP, LumiAMDGPUProvider
 from qcos.providers.registry import NodeProviderRegistry
 from qcos.providers.slurm.provider import SlurmProvider
 from qcos.providers.slurm.settings import SlurmConfigError, SlurmSettings
-from qcos.qvm import aer
+from qcos.workers import simulator
 
 
 def test_registry_resolves_the_slurm_providers() -> None:
@@ -118,7 +118,7 @@ def test_lumi_needs_an_account_and_valid_die_count(tmp_path) -> None:  # type: i
 
 
 def test_local_executor_asking_for_gpu_without_gpu_build_fails_at_build(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    available, _ = aer.gpu_status()
+    available, _ = simulator.gpu_status()
     if available:
         pytest.skip("this machine has a GPU-enabled Aer")
     with pytest.raises(SlurmConfigError, match="aer_device='CPU'"):

@@ -11,7 +11,7 @@ from qiskit import QuantumCircuit
 from qcos.circuits.qasm import dumps, loads
 from qcos.providers.slurm.store import ResultStore, atomic_write_json, cache_key
 from qcos.providers.slurm.task import FAULTS_ENV, ChunkRunner, ChunkSpec, GPUUnavailableError
-from qcos.qvm import aer
+from qcos.workers import simulator
 
 OPTIONS = {"device": "CPU"}
 
@@ -33,8 +33,8 @@ def test_runner_matches_aer_and_writes_each_result_atomically(tmp_path: Path) ->
     qasm = dumps(_ghz())
     specs = [_spec(qasm, 500, 11, "n/c0/k0"), _spec(qasm, 300, 12, "n/c0/k1")]
     counts = ChunkRunner(specs, dict(OPTIONS), str(tmp_path))()
-    assert counts[0] == aer.simulate(loads(qasm), 500, 11, OPTIONS)
-    assert counts[1] == aer.simulate(loads(qasm), 300, 12, OPTIONS)
+    assert counts[0] == simulator.simulate(loads(qasm), 500, 11, OPTIONS)
+    assert counts[1] == simulator.simulate(loads(qasm), 300, 12, OPTIONS)
     assert set(counts[0]) <= {"0000", "1111"} and sum(counts[1].values()) == 300
     store = ResultStore(tmp_path)
     assert store.read(specs[0].key, 500) == counts[0]
@@ -52,7 +52,7 @@ def test_checkpointed_runner_resumes_without_redoing_finished_chunks(tmp_path: P
     assert resumed is runner and resumed.done == {0: {"0000": 100}}
     counts = resumed()
     assert counts[0] == {"0000": 100}
-    assert counts[1] == aer.simulate(loads(qasm), 100, 2, OPTIONS)
+    assert counts[1] == simulator.simulate(loads(qasm), 100, 2, OPTIONS)
 
 
 def test_fault_marker_fails_exactly_one_attempt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,7 +68,7 @@ def test_fault_marker_fails_exactly_one_attempt(tmp_path: Path, monkeypatch: pyt
 
 
 def test_gpu_request_without_gpu_build_is_a_clear_error() -> None:
-    available, _ = aer.gpu_status()
+    available, _ = simulator.gpu_status()
     if available:
         pytest.skip("this machine has a GPU-enabled Aer")
     runner = ChunkRunner([_spec(dumps(_ghz()), 10, 3)], {"device": "GPU"}, None)
@@ -139,10 +139,10 @@ def test_noisy_chunks_rebuild_the_noise_model_in_the_task(tmp_path: Path) -> Non
     from qcos.circuits.noise import parse_noise
 
     noise = parse_noise({"depolarizing": {"p1": 0.01, "p2": 0.1}, "readout": 0.05})
-    qasm = dumps(aer.prepare(_ghz(), None, noise=noise))
+    qasm = dumps(simulator.prepare(_ghz(), None, noise=noise))
     spec = ChunkSpec(cache_key(qasm, 800, 5, {**OPTIONS, "noise": noise.digest}), "n/c0/k0", qasm, 800, 5,
                      noise.to_json())
     counts = ChunkRunner([spec], dict(OPTIONS), str(tmp_path))()[0]
-    assert counts == aer.simulate(loads(qasm), 800, 5, OPTIONS, noise=noise)
+    assert counts == simulator.simulate(loads(qasm), 800, 5, OPTIONS, noise=noise)
     assert len(counts) > 2  # noise reaches outcomes an ideal GHZ never gives
     assert ChunkRunner([_spec(qasm, 800, 5)], dict(OPTIONS), None)()[0] != counts

@@ -13,7 +13,6 @@ from helpers import wait_for
 from helpers.processes import alive
 from sample_circuits import ghz
 
-from qcos.qvm import aer
 from qcos.workers import (
     MEMORY,
     OK,
@@ -25,6 +24,7 @@ from qcos.workers import (
     WorkerConfig,
     WorkerPool,
     qpy_bytes,
+    simulator,
 )
 from qcos.workers.process import WorkerProcess
 
@@ -46,11 +46,11 @@ def pool():
 
 
 def test_counts_equal_in_process_counts_for_qpy_and_qasm(pool):
-    circuit = aer.prepare(ghz(3))
+    circuit = simulator.prepare(ghz(3))
     chunks = [Chunk(qpy_bytes(circuit), 500, 11), Chunk(qpy_bytes(circuit), 300, 12), Chunk(GHZ3, 400, 13)]
     outcomes = pool.run(chunks)
     assert all(o.code == OK for o in outcomes)
-    assert [o.counts for o in outcomes[:2]] == [aer.run_counts(circuit, 500, 11), aer.run_counts(circuit, 300, 12)]
+    assert [o.counts for o in outcomes[:2]] == [simulator.run_counts(circuit, 500, 11), simulator.run_counts(circuit, 300, 12)]
     assert sum(outcomes[2].counts.values()) == 400 and set(outcomes[2].counts) <= {"000", "111"}
 
 

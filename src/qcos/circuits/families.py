@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -12,6 +11,7 @@ from typing import Any
 
 from qiskit import QuantumCircuit
 
+from qcos.circuits.seeds import derive_seed
 from qcos.exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -51,12 +51,6 @@ class Family:
 
     def allowed_keys(self) -> list[str]:
         return ["family", *self.params]
-
-
-def derive_seed(seed: int, circuit_id: str) -> int:
-    """A 31-bit seed from the run seed and a circuit id (stable across processes)."""
-    digest = hashlib.blake2b(f"{seed}|{circuit_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") & 0x7FFFFFFF
 
 
 # -- builders ---------------------------------------------------------------------

@@ -22,6 +22,7 @@ from qiskit.transpiler import Target
 
 import qcos
 from qcos.circuits.qasm import loads as load_qasm
+from qcos.circuits.seeds import circuit_keys, derive_seed
 from qcos.exceptions import PrimitiveError
 from qcos.primitives import bits
 from qcos.primitives.job import QcosJob
@@ -29,7 +30,6 @@ from qcos.primitives.runner import Job, RunRecord, make_qvm, run_jobs
 from qcos.primitives.target import aer_target, widest_online
 from qcos.providers.cluster import QPURegistry
 from qcos.qvm import DistributedQVM
-from qcos.qvm.seeds import chunk_seed, circuit_keys
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class QcosBackend(BackendV2):
         if result is not None:
             data["counts"] = bits.hex_counts(result.counts, circuit.num_clbits)
             if memory:
-                rng = np.random.default_rng(chunk_seed(record.seed, f"{key}/shot-order", 0))
+                rng = np.random.default_rng(derive_seed(record.seed, f"{key}/shot-order", 0))
                 data["memory"] = bits.hex_memory(result.counts, circuit.num_clbits, rng)
             metadata = {"nodes": result.node_ids, "chunks": len(result.chunks), "timings": dict(result.timings)}
         header = {

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 from qiskit import QuantumCircuit
 
+from qcos.circuits.seeds import new_run_seed
 from qcos.exceptions import PrimitiveError
 from qcos.primitives.templates import TemplateCache
 from qcos.providers.cluster import QPURegistry
 from qcos.qvm import DistributedQVM, QVMResult
-from qcos.qvm.seeds import new_run_seed
 
 logger = logging.getLogger(__name__)
 

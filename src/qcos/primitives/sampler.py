@@ -18,6 +18,7 @@ from qiskit.primitives import BaseSamplerV2, PrimitiveJob
 from qiskit.primitives.containers import DataBin, PrimitiveResult, SamplerPubResult
 from qiskit.primitives.containers.sampler_pub import SamplerPub, SamplerPubLike
 
+from qcos.circuits.seeds import derive_seed
 from qcos.exceptions import PrimitiveError
 from qcos.primitives import bits
 from qcos.primitives.runner import ClusterPrimitive, Job, RunRecord, pub_metadata, run_jobs
@@ -25,7 +26,6 @@ from qcos.primitives.target import widest_online
 from qcos.primitives.templates import Template
 from qcos.providers.cluster import QPURegistry
 from qcos.qvm import DistributedQVM
-from qcos.qvm.seeds import chunk_seed
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class Sampler(ClusterPrimitive, BaseSamplerV2):
         points = record.results[start:start + len(keys)]
         per_point = []
         for key, result in zip(keys, points, strict=True):
-            rng = np.random.default_rng(chunk_seed(record.seed, f"{key}/shot-order", 0))
+            rng = np.random.default_rng(derive_seed(record.seed, f"{key}/shot-order", 0))
             shots = bits.shot_bits(result.counts, pub.circuit.num_clbits, rng)
             per_point.append(bits.register_arrays(shots, slots))
         arrays = bits.stack_bitarrays(per_point, slots, pub.shape, pub.shots) if per_point else {}

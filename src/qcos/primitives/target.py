@@ -20,7 +20,7 @@ from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
 from qiskit_aer import AerSimulator
 
 from qcos.providers.cluster import QPURegistry
-from qcos.qvm import aer
+from qcos.workers import simulator
 
 logger = logging.getLogger(__name__)
 
@@ -34,21 +34,21 @@ _managers: dict[Hashable, PassManager] = {}
 
 def aer_target(num_qubits: int, options: Mapping[str, Any] | None = None) -> Target:
     """Aer's instruction set for ``options`` (every gate on every qubit, no coupling map) on ``num_qubits`` qubits."""
-    key = (int(num_qubits), aer.options_key(options))
+    key = (int(num_qubits), simulator.options_key(options))
     with _lock:
         target = _targets.get(key)
     if target is None:
-        simulator = AerSimulator(**dict(options or {}))
-        simulator.set_max_qubits(int(num_qubits))
+        backend = AerSimulator(**dict(options or {}))
+        backend.set_max_qubits(int(num_qubits))
         with _lock:
-            target = _targets.setdefault(key, simulator.target)
+            target = _targets.setdefault(key, backend.target)
     return target
 
 
 def template_pass_manager(num_qubits: int, optimization_level: int = 1,
                           options: Mapping[str, Any] | None = None) -> PassManager:
     """A reused preset pass manager for :func:`aer_target` (``transpile()`` builds one per call)."""
-    key = (int(num_qubits), optimization_level, aer.options_key(options))
+    key = (int(num_qubits), optimization_level, simulator.options_key(options))
     with _lock:
         manager = _managers.get(key)
     if manager is None:

@@ -20,8 +20,8 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.primitives.containers import BindingsArray
 
+from qcos.circuits.seeds import circuit_fingerprint
 from qcos.primitives.target import aer_target, is_native, template_pass_manager
-from qcos.qvm.seeds import circuit_fingerprint
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,7 @@ from typing import Any, ClassVar
 
 from qcos.providers.base import NodeProvider
 from qcos.providers.spec import NodeType, QPUNodeSpec
-from qcos.qvm import aer
-from qcos.workers import WorkerConfig, WorkerPool, default_memory_mb
+from qcos.workers import WorkerConfig, WorkerPool, default_memory_mb, simulator
 
 logger = logging.getLogger(__name__)
 
@@ -54,14 +53,14 @@ class _LocalAerProvider(NodeProvider):
         if isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or n_nodes < 1:
             raise ValueError(f"n_nodes must be a positive integer, got {n_nodes!r}")
         method = method or self.DEFAULT_METHOD
-        valid_methods = aer.simulator().available_methods()
+        valid_methods = simulator.simulator().available_methods()
         if method not in valid_methods:
             raise ValueError(f"method {method!r} is not an Aer method; valid: {', '.join(valid_methods)}")
-        options = aer.validate_options(dict(aer_options or {}))
+        options = simulator.validate_options(dict(aer_options or {}))
         options.setdefault("method", method)
         options.setdefault("device", self.DEVICE)
         if self.DEVICE == "CPU":
-            options.setdefault("max_parallel_threads", aer.threads_per_node(n_nodes))
+            options.setdefault("max_parallel_threads", simulator.threads_per_node(n_nodes))
         if processes is None:
             processes = n_nodes > 1 and self.DEVICE == "CPU"
         if worker_memory_mb is not None and (isinstance(worker_memory_mb, bool)
@@ -123,7 +122,7 @@ class LocalGPUProvider(_LocalAerProvider):
         return 30
 
     def health_check(self) -> bool:
-        available, reason = aer.gpu_status()
+        available, reason = simulator.gpu_status()
         self.health_reason = None if available else reason
         return available
 

@@ -13,6 +13,7 @@ from qiskit import QuantumCircuit
 
 from qcos.circuits.noise import RUN_OPTION_KEY, NoiseSpec, parse_noise
 from qcos.circuits.qasm import loads as load_qasm
+from qcos.circuits.seeds import circuit_keys, derive_seed, new_run_seed
 from qcos.exceptions import (
     CircuitError,
     DispatchError,
@@ -22,8 +23,13 @@ from qcos.exceptions import (
 )
 from qcos.providers.base import ShotTask, TaskOutcome
 from qcos.providers.cluster import NodeHandle, QPURegistry
-from qcos.qvm import aer
-from qcos.qvm.chunking import (
+from qcos.qvm.modes import QVMMode
+from qcos.qvm.result import BatchResult, ChunkRecord, FallbackCounts, QVMResult
+from qcos.qvm.reuse import ChunkStore, reused_record
+from qcos.qvm.scheduler import Chunk, ChunkScheduler
+from qcos.workers import Chunk as WorkerChunk
+from qcos.workers import Outcome, qpy_bytes, simulator
+from qcos.workers.chunking import (
     AUTO,
     ChunkPlan,
     ChunkShots,
@@ -31,28 +37,21 @@ from qcos.qvm.chunking import (
     extend_plan,
     parse_chunk_shots,
 )
-from qcos.qvm.modes import QVMMode
-from qcos.qvm.result import BatchResult, ChunkRecord, FallbackCounts, QVMResult
-from qcos.qvm.reuse import ChunkStore, reused_record
-from qcos.qvm.scheduler import Chunk, ChunkScheduler
-from qcos.qvm.seeds import chunk_seed, circuit_keys, new_run_seed
-from qcos.workers import Chunk as WorkerChunk
-from qcos.workers import Outcome, qpy_bytes
 
 logger = logging.getLogger(__name__)
 
-#: Shots per chunk unless set: "auto" cuts by what a shot costs (see qcos.qvm.chunking):
+#: Shots per chunk unless set: "auto" cuts by what a shot costs (see qcos.workers.chunking):
 #: an ideal circuit with terminal measurements is one simulation, so one chunk.
 DEFAULT_CHUNK_SHOTS: ChunkShots = AUTO
 
-_AER_OPTION_NAMES = frozenset(aer.AerSimulator._default_options().__dict__)
+_AER_OPTION_NAMES = frozenset(simulator.AerSimulator._default_options().__dict__)
 
 
 class DistributedQVM:
     """A virtual QPU made of every online node of a cluster.
 
     Circuits are split into chunks of shots: with ``chunk_shots="auto"`` (default) by what
-    a shot costs (:mod:`qcos.qvm.chunking`), else into near-equal chunks of at most
+    a shot costs (:mod:`qcos.workers.chunking`), else into near-equal chunks of at most
     ``chunk_shots``. Each chunk's seed is derived from the run seed, the circuit (its
     structure, or the key you pass) and the chunk index, so with a seed the merged counts
     are identical whatever the cluster's shape and whichever node finishes first.
@@ -87,7 +86,7 @@ class DistributedQVM:
         self.shots = _positive_int("shots", shots)
         self.seed = seed
         self.chunk_shots = parse_chunk_shots(chunk_shots)
-        self.options = aer.validate_options(dict(options or {}), where="DistributedQVM options")
+        self.options = simulator.validate_options(dict(options or {}), where="DistributedQVM options")
         self.max_attempts = _positive_int("max_attempts", max_attempts)
         self.max_node_failures = _positive_int("max_node_failures", max_node_failures)
         self.chunk_timeout_s = chunk_timeout_s
@@ -163,7 +162,7 @@ class DistributedQVM:
         run_options: dict[str, Any] = {}
         if self.noise is not None:
             # compiled once here, so every node runs the same gates and draws the same errors
-            circuits = [aer.prepare(c, None, self.optimization_level, noise=self.noise) for c in circuits]
+            circuits = [simulator.prepare(c, None, self.optimization_level, noise=self.noise) for c in circuits]
             run_options[RUN_OPTION_KEY] = self.noise.to_dict()
             self._warn_foreign_executors(handles)
         plan_options = {**self.options, **run_options}  # the chunk plan splits noisy circuits
@@ -172,7 +171,7 @@ class DistributedQVM:
             plans = [self._stored_plan(store, i, circuit, shots, plan, plan_options)
                      for i, (circuit, plan) in enumerate(zip(circuits, plans, strict=True))]
         chunks = [
-            Chunk(ShotTask(circuit, part, chunk_seed(run_seed, key, k), index, k, run_options), circuit.num_qubits)
+            Chunk(ShotTask(circuit, part, derive_seed(run_seed, key, k), index, k, run_options), circuit.num_qubits)
             for index, (circuit, key, plan) in enumerate(zip(circuits, circuit_key_list, plans, strict=True))
             for k, part in enumerate(plan.shots)
         ]
@@ -294,7 +293,7 @@ class DistributedQVM:
             return outcomes
         for i, circuit in prepared.items():
             try:
-                outcomes[i] = _wrap(wrap, aer.run_counts(circuit, tasks[i].shots, tasks[i].seed, options,
+                outcomes[i] = _wrap(wrap, simulator.run_counts(circuit, tasks[i].shots, tasks[i].seed, options,
                                                          node_id=handle.spec.node_id, noise=self.noise))
             except Exception as error:
                 outcomes[i] = error
@@ -302,7 +301,7 @@ class DistributedQVM:
 
     def _payload(self, task: ShotTask, options: Mapping[str, Any], circuit: QuantumCircuit) -> bytes:
         """The prepared circuit as QPY bytes for a worker, serialized once per circuit and target."""
-        key = (task.circuit_index, aer.options_key(options))
+        key = (task.circuit_index, simulator.options_key(options))
         payload = self._payloads.get(key)
         if payload is None:
             payload = self._payloads[key] = qpy_bytes(circuit)
@@ -310,7 +309,7 @@ class DistributedQVM:
 
     def _prepare(self, task: ShotTask, options: Mapping[str, Any]) -> QuantumCircuit:
         """Transpile a circuit once per target (reused pass manager), shared by its chunks."""
-        key = (task.circuit_index, aer.options_key(options))
+        key = (task.circuit_index, simulator.options_key(options))
         prepared = self._prepared.get(key)
         if prepared is not None:
             return prepared
@@ -320,7 +319,7 @@ class DistributedQVM:
             prepared = self._prepared.get(key)
             if prepared is None:
                 started = time.perf_counter()
-                prepared = aer.prepare(task.circuit, options, self.optimization_level, noise=self.noise)
+                prepared = simulator.prepare(task.circuit, options, self.optimization_level, noise=self.noise)
                 self._transpile_s[task.circuit_index] = self._transpile_s.get(task.circuit_index, 0.0) + (
                     time.perf_counter() - started
                 )
@@ -387,7 +386,7 @@ def _wrap(kind: type, counts: Mapping[str, int]) -> dict[str, int]:
     sim_s = getattr(counts, "sim_s", None)
     if sim_s is not None:
         if kind is dict:
-            wrapped = aer.SimCounts(wrapped)
+            wrapped = simulator.SimCounts(wrapped)
         wrapped.sim_s = sim_s
     return wrapped
 

@@ -30,7 +30,7 @@ class ChunkStore(Protocol):
              extend: Callable[[Sequence[int]], list[int]]) -> list[int]:
         """The chunk shots to run circuit ``circuit_index`` with: ``fresh`` (the QVM's own plan),
         or ``extend(previous)`` - chunks the store already holds plus new ones for the extra
-        shots (raised shots: one more chunk, see :func:`qcos.qvm.chunking.extend_plan`)."""
+        shots (raised shots: one more chunk, see :func:`qcos.workers.chunking.extend_plan`)."""
         ...
 
     def lookup(self, task: ShotTask) -> Counts | None: ...

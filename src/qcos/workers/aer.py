@@ -94,9 +94,9 @@ class Runner:
     """Parses and simulates chunks in this process with fixed base options and limits."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        from qcos.qvm import aer
+        from qcos.workers import simulator
 
-        self._aer = aer
+        self._aer = simulator
         self.memory_mb = int(config.get("memory_mb") or 0)
         self.base_options: dict[str, Any] = dict(config.get("base_options") or {})
         if self.memory_mb and "max_memory_mb" not in self.base_options:

@@ -9,7 +9,7 @@ simulator options, package versions), so a chunk is reused only where it would c
 
 With ``extend=True`` (cost-aware chunking, ``chunk_shots: auto``) raising shots keeps the
 chunks a circuit already has and adds chunks for the extra shots only
-(:func:`qcos.qvm.chunking.extend_plan`), instead of the one bigger chunk a fresh run would
+(:func:`qcos.workers.chunking.extend_plan`), instead of the one bigger chunk a fresh run would
 simulate: one more simulation, not a rerun. The result is then a valid sample but not the
 fresh run's bytes; its ``chunks`` column says how it was cut. With an explicit
 ``chunk_shots`` the plan is fixed, so raised shots equal a fresh run byte for byte.

@@ -19,12 +19,11 @@ from qiskit import QuantumCircuit
 from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
 
 from qcos.atomic import atomic_write_text
-from qcos.circuits.families import derive_seed
 from qcos.circuits.qasm import dumps, loads
+from qcos.circuits.seeds import derive_seed
 from qcos.circuits.sweep import CircuitSpec
 from qcos.circuits.templates import compile_specs
 from qcos.exceptions import ConfigError
-from qcos.qvm.chunking import AUTO, parse_chunk_shots
 from qcos.redact import mask
 from qcos.results.counts import ResultsError, canonical_json, sha256_text
 from qcos.results.provenance import package_versions
@@ -36,6 +35,7 @@ from qcos.results.store import (
     write_counts_table,
     write_qasm_table,
 )
+from qcos.workers.chunking import AUTO, parse_chunk_shots
 from qcos.workflow.journal import ChunkJournal
 from qcos.workflow.settings import RunSettings, TranspileSettings
 

@@ -30,7 +30,7 @@ from qcos.providers.slurm.settings import SlurmConfigError, SlurmSettings
 from qcos.providers.slurm.site import site_max_array_size
 from qcos.providers.slurm.store import Counts, ResultStore, cache_key
 from qcos.providers.slurm.task import ChunkRunner, ChunkSpec
-from qcos.qvm.chunking import chunk_work
+from qcos.workers.chunking import chunk_work
 
 logger = logging.getLogger(__name__)
 

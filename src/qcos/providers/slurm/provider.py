@@ -124,9 +124,9 @@ class SlurmProvider(NodeProvider):
         if validate and executor == "slurm":
             self._validate_with_sbatch(settings)
         if executor in ("local", "debug") and settings.device == "GPU":
-            from qcos.qvm import aer
+            from qcos.workers import simulator
 
-            available, why = aer.gpu_status(self.GPU_VENDOR)
+            available, why = simulator.gpu_status(self.GPU_VENDOR)
             if not available:
                 raise SlurmConfigError(
                     f"executor={executor!r} runs on this machine and the settings ask for GPUs, but {why}; "

@@ -102,9 +102,9 @@ class SlurmSettings:
 
     def task_aer_options(self) -> dict[str, Any]:
         """Aer options the array tasks use (validated; device resolved)."""
-        from qcos.qvm import aer
+        from qcos.workers import simulator
 
-        options = aer.validate_options(dict(self.aer_options), where="slurm aer_options")
+        options = simulator.validate_options(dict(self.aer_options), where="slurm aer_options")
         options["device"] = self.device
         if self.device == "CPU" and self.cpus_per_task:
             options.setdefault("max_parallel_threads", self.cpus_per_task)

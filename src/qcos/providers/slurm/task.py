@@ -57,10 +57,10 @@ class ChunkRunner(Checkpointable):
     def __call__(self) -> list[Counts]:
         from qcos.circuits.noise import parse_noise
         from qcos.circuits.qasm import loads
-        from qcos.qvm import aer
+        from qcos.workers import simulator
 
         if str(self.aer_options.get("device", "CPU")).upper() == "GPU":
-            available, why = aer.gpu_status(self.gpu_vendor)
+            available, why = simulator.gpu_status(self.gpu_vendor)
             if not available:
                 raise GPUUnavailableError(
                     f"this task asks Aer for device='GPU' but {why}. Make the job's environment provide it "
@@ -81,9 +81,9 @@ class ChunkRunner(Checkpointable):
             noise = parse_noise(json.loads(chunk.noise)) if chunk.noise else None
             circuit = prepared.get((chunk.qasm, chunk.noise))
             if circuit is None:
-                circuit = aer.prepare(loads(chunk.qasm, source=chunk.label), self.aer_options, noise=noise)
+                circuit = simulator.prepare(loads(chunk.qasm, source=chunk.label), self.aer_options, noise=noise)
                 prepared[(chunk.qasm, chunk.noise)] = circuit
-            counts = aer.run_counts(circuit, chunk.shots, chunk.seed, self.aer_options, node_id=chunk.label,
+            counts = simulator.run_counts(circuit, chunk.shots, chunk.seed, self.aer_options, node_id=chunk.label,
                                     noise=noise)
             self.done[index] = counts
             if store is not None:

@@ -7,7 +7,7 @@ simulation (a noise model with gate errors, mid-circuit measurement, reset, cond
 and other control flow) or a method whose sampling costs per shot (matrix product state,
 stabilizer) is cut into chunks of about half a second of one core's work, so idle nodes
 share them. The plan depends on the circuit, the shots, ``chunk_shots`` and the run
-options only; with the chunk seeds (:func:`qcos.qvm.seeds.chunk_seed`, keyed by chunk
+options only; with the chunk seeds (:func:`qcos.circuits.seeds.derive_seed`, keyed by chunk
 index) it fixes the counts whatever the cluster's shape.
 
 Figures behind the thresholds (Aer 0.18, one core of the 2-core dev machine, under load):
@@ -29,8 +29,8 @@ from typing import Any, Final, Literal
 from qiskit import QuantumCircuit
 from qiskit.circuit import CONTROL_FLOW_OP_NAMES
 
+from qcos.circuits.seeds import split_shots
 from qcos.exceptions import QcosError
-from qcos.qvm.seeds import split_shots
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Reproducible seeds: a chunk's seed depends on the run seed, the circuit and the chunk index only."""
+"""Reproducible seeds: a circuit's or a chunk's seed depends on the run seed and its own labels only."""
 
 from __future__ import annotations
 
@@ -19,9 +19,14 @@ def new_run_seed() -> int:
     return secrets.randbits(31)
 
 
-def chunk_seed(run_seed: int, circuit_key: str, chunk_index: int) -> int:
-    """The seed of one chunk; stable across processes, machines and cluster shapes."""
-    digest = hashlib.blake2b(f"{run_seed}|{circuit_key}|{chunk_index}".encode(), digest_size=8).digest()
+def derive_seed(seed: int, *labels: object) -> int:
+    """A 31-bit seed from a run seed and labels, stable across processes, machines and cluster shapes.
+
+    ``derive_seed(run_seed, circuit_id)`` seeds a generated circuit; ``derive_seed(run_seed,
+    circuit_key, chunk_index)`` seeds one chunk of a run.
+    """
+    text = "|".join([str(seed), *(str(label) for label in labels)])
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") & SEED_MASK
 
 
