@@ -16,7 +16,6 @@ LAYER: dict[str, str] = {
     "workers": "workers",
     "tunnels": "tunnels",
     "providers": "providers",
-    "dispatch": "providers",  # Slurm, moving to providers/slurm/
     "qvm": "qvm",
     **{name: "front" for name in ("workflow", "bridge", "primitives", "network", "cli", "cli_input",
                                   "profiles", "__init__", "__main__")},
