@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import enum
+from typing import ClassVar
+
+
+class RetryDecision(enum.Enum):
+    """What a failed attempt calls for; every :class:`QcosError` class states its own as ``retry``."""
+
+    #: A passing fault (connection refused or reset, HTTP 429/500/502/503): the same target may
+    #: succeed after a pause.
+    RETRY = "retry"
+    #: This target failed (timed out, refused the request, broke): do not try it here again at
+    #: once; another node, or a new job, may succeed.
+    ELSEWHERE = "elsewhere"
+    #: The input is at fault (its circuit, OpenQASM or configuration): every target would fail it
+    #: the same way, so it is never retried.
+    NEVER = "never"
+
+
+#: HTTP statuses worth retrying on the same server (it may recover); 504 (the request ran past
+#: the server's own timeout) and 4xx answers are not.
+RETRY_STATUSES = frozenset({429, 500, 502, 503})
+#: How a qcos bridge labels an error that any node would give for that circuit
+#: (the ``X-Qcos-Error-Cause`` header, or a batch result's ``cause``).
+CIRCUIT_CAUSE = "circuit"
+
 
 class QcosError(Exception):
     """Base class of all qcos errors; the message says what is wrong and what to do.
 
     Its text never carries a secret: URL user-info, Authorization values and secret
     assignments are masked (:func:`qcos.redact.mask_text`), whatever a message quoted.
+    ``retry`` says what a failure of this class calls for (:func:`retry_decision`).
     """
+
+    retry: ClassVar[RetryDecision] = RetryDecision.ELSEWHERE
 
     def __str__(self) -> str:
         from qcos.redact import mask_text
@@ -54,9 +82,13 @@ class NoEligibleNodeError(QcosError):
 class QasmError(QcosError, ValueError):
     """OpenQASM text could not be parsed; the message carries the file and line."""
 
+    retry = RetryDecision.NEVER
+
 
 class ConfigError(QcosError, ValueError):
     """A configuration file or value is invalid; the message names the key."""
+
+    retry = RetryDecision.NEVER
 
 
 class BridgeError(QcosError):
@@ -86,12 +118,22 @@ class DispatchError(QcosError):
 class PrimitiveError(QcosError, ValueError):
     """A Sampler, Estimator or QcosBackend was given an option or input it cannot use."""
 
+    retry = RetryDecision.NEVER
+
 
 class CircuitError(NodeExecutionError):
     """A chunk failed because of its circuit: any node would fail it the same way.
 
     The scheduler does not retry it on other nodes and does not count it against the node.
     """
+
+    retry = RetryDecision.NEVER
+
+
+class EndpointUnreachable(NodeExecutionError):
+    """An HTTP endpoint did not answer at all (refused, reset, DNS, connect timeout, silent peer)."""
+
+    retry = RetryDecision.RETRY
 
 
 class WorkerError(QcosError):
@@ -100,3 +142,20 @@ class WorkerError(QcosError):
 
 class WorkerPoolUnavailable(WorkerError):
     """No worker can take a job now (the pool is closed, or every worker is down)."""
+
+
+def retry_decision(failure: BaseException | int, *, cause: str | None = None) -> RetryDecision:
+    """What ``failure`` calls for: an exception, or an HTTP error status with the peer's ``cause`` label.
+
+    A :class:`QcosError` answers with its class's ``retry``; OS-level connection failures
+    (``ConnectionError``) pass (RETRY), a ``TimeoutError`` or any other exception does not
+    (ELSEWHERE). A status labelled ``cause="circuit"`` is NEVER retried; 429/500/502/503 are
+    (RETRY); any other status (504, 4xx) is ELSEWHERE.
+    """
+    if isinstance(failure, BaseException):
+        if isinstance(failure, QcosError):
+            return failure.retry
+        return RetryDecision.RETRY if isinstance(failure, ConnectionError) else RetryDecision.ELSEWHERE
+    if (cause or "").lower() == CIRCUIT_CAUSE:
+        return RetryDecision.NEVER
+    return RetryDecision.RETRY if failure in RETRY_STATUSES else RetryDecision.ELSEWHERE

@@ -8,13 +8,12 @@ import httpx
 import pytest
 from qiskit import QuantumCircuit
 
-import qcos.providers.rest as rest
-from qcos.exceptions import ClusterBuildError, NodeExecutionError
+import qcos.providers.rest.wire as wire
+from qcos.exceptions import ClusterBuildError, EndpointUnreachable, NodeExecutionError
 from qcos.providers import ClusterBuilder, NodeType
 from qcos.providers.base import ShotTask
 from qcos.providers.rest import (
     CustomRESTProvider,
-    EndpointUnreachable,
     build_rest_nodes,
     display_endpoint,
     normalize_endpoint,
@@ -213,8 +212,8 @@ def tasks(circuits, shots):
 def test_execute_batch_uses_the_batch_endpoint_and_caches_qasm(server, monkeypatch):
     provider, nodes = make(server)
     dumped = []
-    real = rest._qasm_text
-    monkeypatch.setattr(rest, "_qasm_text", lambda c: dumped.append(c) or real(c))
+    real = wire.qasm_text
+    monkeypatch.setattr(wire, "qasm_text", lambda c: dumped.append(c) or real(c))
     a, b = bell(), bell()
     outcomes = provider.execute_batch(tasks([a, a, b, a, b], [10, 20, 13, 40, 50]), nodes[0])
     assert server.paths() == ["/health", "/run-batch"]
