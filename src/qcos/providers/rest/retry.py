@@ -52,7 +52,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, response: httpx.Response | None) -> float:
         """Seconds to wait before attempt ``attempt`` (1-based retry), honouring ``Retry-After`` up to 10 s."""
-        delay = self.backoff_s * (2 ** (attempt - 1)) * (0.5 + random.random())
+        delay = self.backoff_s * 2.0 ** (attempt - 1) * (0.5 + random.random())
         if response is not None:
             retry_after: str = response.headers.get("retry-after", "")
             if retry_after.isdigit():
