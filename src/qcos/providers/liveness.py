@@ -5,19 +5,18 @@ timeout cannot tell a busy bridge from a frozen one (SIGSTOPped, swapped out, it
 gone without a FIN). :func:`watched_send` runs the request in a helper thread and, while it
 is outstanding, asks the peer a cheap question (``GET /health`` with a short timeout) every
 few seconds. Any answer, even a 503, proves the peer alive; ``liveness_s`` seconds without
-one abort the request (its socket is shut down, so the helper thread ends too) and raise
-:class:`~qcos.exceptions.PeerSilentError`, so the caller re-queues the chunks elsewhere.
+one abort the request (the caller's ``cut`` shuts its connections down, so the helper thread
+ends too) and raise :class:`~qcos.exceptions.PeerSilentError`, so the caller re-queues the
+chunks elsewhere.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
 
 from qcos.exceptions import PeerSilentError
 
@@ -26,6 +25,8 @@ logger = logging.getLogger(__name__)
 #: default seconds of silence after which a peer counts as hung
 DEFAULT_LIVENESS_S = 10.0
 
+T = TypeVar("T")
+
 
 def probe_period(liveness_s: float) -> float:
     """Seconds between probes (and each probe's timeout): four tries fit in one liveness window."""
@@ -33,33 +34,27 @@ def probe_period(liveness_s: float) -> float:
 
 
 def watched_send(
-    send: Callable[[dict[str, Any]], Any],
+    send: Callable[[], T],
     alive: Callable[[float], bool],
     *,
     liveness_s: float,
     what: str,
-) -> Any:
-    """``send(extensions)`` in a helper thread while ``alive(timeout)`` probes the peer; its result.
+    cut: Callable[[], None],
+) -> T:
+    """``send()`` in a helper thread while ``alive(timeout)`` probes the peer; its result.
 
-    ``send`` must pass ``extensions`` to httpx (they carry a trace hook that remembers the
-    request's socket, so that a silent peer's request can be cut). Exceptions of ``send``
-    propagate; silence for ``liveness_s`` raises PeerSilentError.
+    Exceptions of ``send`` propagate. Silence for ``liveness_s`` calls ``cut()``, which must
+    make ``send`` return (shut its connections down), and raises PeerSilentError.
     """
-    streams: list[Any] = []
-
-    def trace(event: str, info: dict[str, Any]) -> None:
-        value = info.get("return_value")
-        if event.endswith(".complete") and hasattr(value, "get_extra_info"):
-            streams.append(value)
-
-    box: dict[str, Any] = {}
+    box: dict[str, T] = {}
+    failure: list[BaseException] = []
     done = threading.Event()
 
     def run() -> None:
         try:
-            box["value"] = send({"trace": trace})
+            box["value"] = send()
         except BaseException as error:  # handed to the caller
-            box["error"] = error
+            failure.append(error)
         finally:
             done.set()
 
@@ -72,23 +67,12 @@ def watched_send(
             continue
         silent = time.monotonic() - last_answer
         if silent >= liveness_s and not done.is_set():
-            _cut(streams)
+            cut()
             done.wait(period)
             logger.warning("%s: no answer for %.0fs (liveness_s=%g); giving its work to other nodes",
                            what, silent, liveness_s)
             raise PeerSilentError(f"{what} stopped answering: neither the request nor /health answered for "
-                             f"{silent:.0f}s (liveness_s={liveness_s:g}); its chunks run elsewhere")
-    if "error" in box:
-        raise box["error"]
+                                  f"{silent:.0f}s (liveness_s={liveness_s:g}); its chunks run elsewhere")
+    if failure:
+        raise failure[0]
     return box["value"]
-
-
-def _cut(streams: list[Any]) -> None:
-    """Shut the request's sockets down so that the helper thread's blocked read returns."""
-    for stream in streams:
-        sock = None
-        with contextlib.suppress(Exception):
-            sock = stream.get_extra_info("socket")
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)

@@ -94,14 +94,14 @@ class RestClient:
         if liveness_s is None or (timeout.read or 0) <= liveness_s or not self._is_bridge(endpoint):
             return self.clients.shared().post(url, content=body, headers=headers, timeout=timeout)
 
-        def send(extensions: dict[str, Any]) -> httpx.Response:
-            return self.clients.watched().post(url, content=body, headers=headers, timeout=timeout,
-                                               extensions=extensions)
-
+        pool = self.clients.watched(endpoint)
         try:
             response: httpx.Response = watched_send(
-                send, lambda probe_s: self.answers(endpoint, probe_s), liveness_s=liveness_s,
+                lambda: pool.post(url, content=body, headers=headers, timeout=timeout),
+                lambda probe_s: self.answers(endpoint, probe_s),
+                liveness_s=liveness_s,
                 what=f"{display_endpoint(endpoint)} (node {node.node_id})",
+                cut=lambda: self.clients.cut(pool),
             )
         except PeerSilentError as error:
             self._on_silent(endpoint)

@@ -1,12 +1,21 @@
-"""The HTTP connections of a ``custom_rest`` provider: pooled httpx clients, created on first use."""
+"""The HTTP connections of a ``custom_rest`` provider: pooled keep-alive httpx clients, created on first use.
+
+Requests watched for liveness go through one pool per endpoint that remembers the sockets it
+opened: when that peer goes silent, :meth:`HttpClients.cut` shuts every one of them down (so
+a request blocked on a reused connection returns too) and drops the pool as a whole; the next
+request opens a fresh one. Keeping those connections alive matters through SSH tunnels,
+where each new connection is a new SSH channel.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import ssl
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from qcos.providers.rest.settings import RestSettings
 
@@ -18,8 +27,52 @@ logger = logging.getLogger(__name__)
 USER_AGENT = "qcos-custom-rest"
 
 
+class WatchedPool:
+    """Keep-alive connections to one endpoint whose sockets are remembered, so that all can be cut."""
+
+    def __init__(self, client: httpx.Client, endpoint: str) -> None:
+        self.client = client
+        self.endpoint = endpoint
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+
+    def post(self, url: str, *, content: bytes, headers: Mapping[str, str], timeout: httpx.Timeout) -> httpx.Response:
+        """POST through this pool; a pool cut meanwhile gives an ``httpx.ConnectError`` (retried)."""
+        import httpx
+
+        try:
+            return self.client.post(url, content=content, headers=headers, timeout=timeout,
+                                    extensions={"trace": self._trace})
+        except RuntimeError as error:
+            if not self.client.is_closed:
+                raise
+            raise httpx.ConnectError(f"the connections to {self.endpoint} were cut (the peer went silent)") from error
+
+    def _trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpcore's trace hook: remember the socket of every connection this pool opens."""
+        extra_info = getattr(info.get("return_value"), "get_extra_info", None)
+        if not event.endswith(".complete") or extra_info is None:
+            return
+        sock = None
+        with contextlib.suppress(Exception):
+            sock = extra_info("socket")
+        if isinstance(sock, socket.socket):
+            with self._lock:
+                self._sockets = [s for s in self._sockets if s.fileno() != -1 and s is not sock]
+                self._sockets.append(sock)
+
+    def cut(self) -> None:
+        """Shut down every connection (a blocked read returns at once) and close the client."""
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.client.close()
+
+
 class HttpClients:
-    """One pooled, thread-safe keep-alive client, and one for watched requests (a fresh connection each).
+    """One pooled, thread-safe keep-alive client, and a :class:`WatchedPool` per endpoint for watched requests.
 
     ``size()`` is asked for the pool size when a client is made; ``transport`` replaces the
     network (unit tests: ``httpx.MockTransport``).
@@ -31,21 +84,29 @@ class HttpClients:
         self._size = size
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
-        self._watch_client: httpx.Client | None = None
+        self._watched: dict[str, WatchedPool] = {}
 
     def shared(self) -> httpx.Client:
         """The shared pooled client (created on first use)."""
         with self._lock:
             if self._client is None:
-                self._client = self._new_client(keepalive=True)
+                self._client = self._new_client()
             return self._client
 
-    def watched(self) -> httpx.Client:
-        """The client of watched requests: a fresh connection each, so a hung one can be cut alone."""
+    def watched(self, endpoint: str) -> WatchedPool:
+        """The keep-alive pool of watched requests to ``endpoint`` (created on first use)."""
         with self._lock:
-            if self._watch_client is None:
-                self._watch_client = self._new_client(keepalive=False)
-            return self._watch_client
+            pool = self._watched.get(endpoint)
+            if pool is None:
+                pool = self._watched[endpoint] = WatchedPool(self._new_client(), endpoint)
+            return pool
+
+    def cut(self, pool: WatchedPool) -> None:
+        """Its peer went silent: shut ``pool``'s connections down; the endpoint's next request opens a new one."""
+        with self._lock:
+            if self._watched.get(pool.endpoint) is pool:
+                del self._watched[pool.endpoint]
+        pool.cut()
 
     def reset(self, settings: RestSettings) -> None:
         """Use ``settings`` from now on; open clients are closed (new ones are made on next use)."""
@@ -54,12 +115,14 @@ class HttpClients:
 
     def close(self) -> None:
         with self._lock:
-            clients, self._client, self._watch_client = (self._client, self._watch_client), None, None
-        for client in clients:
-            if client is not None:
-                client.close()
+            client, self._client = self._client, None
+            pools, self._watched = list(self._watched.values()), {}
+        if client is not None:
+            client.close()
+        for pool in pools:
+            pool.client.close()
 
-    def _new_client(self, *, keepalive: bool) -> httpx.Client:
+    def _new_client(self) -> httpx.Client:
         import httpx
 
         settings = self.settings
@@ -69,7 +132,7 @@ class HttpClients:
         size = max(10, self._size())
         return httpx.Client(
             timeout=httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s),
-            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size if keepalive else 0),
+            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
             verify=verify,
             proxy=settings.proxy,
             trust_env=False,
