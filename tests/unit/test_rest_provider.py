@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 
 import httpx
@@ -9,11 +11,20 @@ import pytest
 from qiskit import QuantumCircuit
 
 import qcos.providers.rest.wire as wire
-from qcos.exceptions import ClusterBuildError, EndpointUnreachable, NodeExecutionError
+from qcos.exceptions import (
+    CircuitError,
+    ClusterBuildError,
+    EndpointUnreachable,
+    NodeExecutionError,
+    QasmError,
+    RetryDecision,
+    retry_decision,
+)
 from qcos.providers import ClusterBuilder, NodeType
 from qcos.providers.base import ShotTask
 from qcos.providers.rest import (
     CustomRESTProvider,
+    RestSettings,
     build_rest_nodes,
     display_endpoint,
     normalize_endpoint,
@@ -303,3 +314,58 @@ def test_circuits_without_openqasm3_form_fail_alone(server):
     assert isinstance(outcomes[1], NodeExecutionError) and "odd" in str(outcomes[1])
     assert [sum(outcomes[i].values()) for i in (0, 2)] == [10, 30]
     assert len(json.loads(server.calls[-1].content)["circuits"]) == 2
+
+
+# -- typed retry decisions and the settings list -------------------------------------------
+@pytest.mark.parametrize(
+    ("failure", "cause", "decision"),
+    [
+        (503, None, RetryDecision.RETRY),
+        (429, None, RetryDecision.RETRY),
+        (500, "node", RetryDecision.RETRY),
+        (504, None, RetryDecision.ELSEWHERE),
+        (401, None, RetryDecision.ELSEWHERE),
+        (422, "circuit", RetryDecision.NEVER),
+        (503, "Circuit", RetryDecision.NEVER),
+        (CircuitError("n", "bad"), None, RetryDecision.NEVER),
+        (QasmError("line 3: bad"), None, RetryDecision.NEVER),
+        (EndpointUnreachable("n", "refused"), None, RetryDecision.RETRY),
+        (NodeExecutionError("n", "broke"), None, RetryDecision.ELSEWHERE),
+        (ConnectionResetError(), None, RetryDecision.RETRY),
+        (TimeoutError(), None, RetryDecision.ELSEWHERE),
+    ],
+)
+def test_retry_decision_from_status_or_exception(failure, cause, decision):
+    assert retry_decision(failure, cause=cause) is decision
+
+
+def test_circuit_caused_answer_is_a_circuit_error_sent_once(server):
+    provider, nodes = make(server, retries=3)
+    server.script = [httpx.Response(503, json={"detail": "killed a worker"}, headers={"X-Qcos-Error-Cause": "circuit"})]
+    with pytest.raises(CircuitError, match="killed a worker"):
+        provider.execute(bell(), 10, nodes[0])
+    assert len(server.calls) == 1
+
+
+def test_batch_items_labelled_circuit_are_circuit_errors(server):
+    provider, nodes = make(server, batch=True)
+    server.script = [httpx.Response(200, json={"results": [
+        {"counts": {"00": 10}}, {"error": "poison", "status": 422, "cause": "circuit"}, {"error": "busy", "status": 503},
+    ]})]
+    outcomes = provider.execute_batch(tasks([bell()] * 3, [10, 10, 10]), nodes[0])
+    assert outcomes[0] == {"00": 10}
+    assert isinstance(outcomes[1], CircuitError) and "poison" in str(outcomes[1])
+    assert type(outcomes[2]) is NodeExecutionError and "busy" in str(outcomes[2])
+
+
+def test_build_nodes_takes_every_setting_with_its_default():
+    parameters = inspect.signature(CustomRESTProvider.build_nodes).parameters
+    for field in dataclasses.fields(RestSettings):
+        assert parameters[field.name].default == field.default, field.name
+    provider = CustomRESTProvider()
+    provider.build_nodes(endpoints=[URL], timeout_s=7, batch_size=3)
+    assert provider.settings == RestSettings(timeout_s=7.0, batch_size=3)
+    provider.configure(retries=0)
+    assert provider.settings == RestSettings(retries=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        provider.configure(provider.settings, batch_size=0)
