@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from qiskit import QuantumCircuit
 
-from qcos.exceptions import ClusterBuildError
+from qcos.exceptions import ClusterBuildError, EndpointUnreachable
 from qcos.providers.base import ShotTask
 from qcos.providers.cluster import ClusterBuilder
-from qcos.providers.rest import CustomRESTProvider, EndpointUnreachable, build_rest_nodes
+from qcos.providers.rest import CustomRESTProvider, build_rest_nodes
 from qcos.providers.ssh_bridge import SSHBridgeProvider, _safe_host
 
 

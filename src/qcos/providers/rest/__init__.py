@@ -14,7 +14,6 @@ Modules: ``settings`` (the HTTP parameters), ``endpoints`` (URLs and nodes), ``w
 
 from __future__ import annotations
 
-from qcos.exceptions import EndpointUnreachable
 from qcos.providers.rest.endpoints import (
     ID_PREFIX,
     build_rest_nodes,
@@ -32,7 +31,6 @@ __all__ = [
     "ID_PREFIX",
     "UNHEALTHY",
     "CustomRESTProvider",
-    "EndpointUnreachable",
     "RestSettings",
     "build_rest_nodes",
     "check_counts",
