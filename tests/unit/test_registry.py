@@ -85,8 +85,10 @@ def test_unregister_and_readonly_view():
     assert "temp" in NodeProviderRegistry.providers
     with pytest.raises(TypeError):
         NodeProviderRegistry.providers["x"] = make_provider()  # type: ignore[index]
+    assert "temp" in NodeProviderRegistry and "local_cpu" in NodeProviderRegistry
     NodeProviderRegistry.unregister("temp")
     assert "temp" not in NodeProviderRegistry.names()
+    assert "temp" not in NodeProviderRegistry and 3 not in NodeProviderRegistry
     with pytest.raises(UnknownProviderError):
         NodeProviderRegistry.unregister("temp")
 

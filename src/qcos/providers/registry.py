@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import inspect
 import logging
@@ -60,8 +61,17 @@ def _import_dotted(path: str) -> object:
     return getattr(module, attribute) if attribute else module
 
 
-class NodeProviderRegistry:
+class _RegistryType(type):
+    """Lets ``name in NodeProviderRegistry`` ask the registry (``in`` looks on the class's type)."""
+
+    def __contains__(cls, name: object) -> bool:
+        return isinstance(name, str) and name in NodeProviderRegistry.names()
+
+
+class NodeProviderRegistry(metaclass=_RegistryType):
     """Provider classes by name; every method is a classmethod and safe from any thread.
+
+    ``"name" in NodeProviderRegistry`` says whether a name is registered (nothing is imported).
 
     Values are classes or lazy ``"module:Class"`` paths (built-ins and entry points),
     resolved and validated on first use.
@@ -151,15 +161,15 @@ class NodeProviderRegistry:
         return listing
 
     @classmethod
-    def names(cls) -> list[str]:
+    def names(cls) -> builtins.list[str]:  # `list` here is the classmethod above
         """Registered names, sorted, without importing anything."""
         with cls._lock:
             cls._load_entry_points()
             return sorted(cls._providers)
 
     @classmethod
-    def __contains__(cls, name: object) -> bool:  # pragma: no cover - convenience
-        return name in cls.names()
+    def __contains__(cls, name: object) -> bool:
+        return isinstance(name, str) and name in cls.names()
 
     @classmethod
     def _unknown(cls, name: object) -> UnknownProviderError:
