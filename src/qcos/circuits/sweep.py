@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qcos.checks import is_int
 from qcos.circuits.families import Family, Param, format_value, get_family
 from qcos.exceptions import ConfigError
 
@@ -109,7 +110,7 @@ def _check_scalar(value: Any, param: Param, where: str) -> Any:
     if param.kind == "int":
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not is_int(value):
             raise ConfigError(f"{where}: {value!r} is not an integer")
     elif param.kind == "float":
         if not _is_number(value):

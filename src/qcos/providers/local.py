@@ -7,6 +7,7 @@ import math
 import os
 from typing import Any, ClassVar
 
+from qcos.checks import require_int
 from qcos.providers.base import NodeProvider
 from qcos.providers.spec import NodeType, QPUNodeSpec
 from qcos.workers import WorkerConfig, WorkerPool, default_memory_mb, simulator
@@ -50,8 +51,7 @@ class _LocalAerProvider(NodeProvider):
         ``n_nodes > 1``), since Aer holds the GIL and threads would share one core.
         ``worker_memory_mb``: address-space cap of each worker (default: host RAM shared by
         the workers; 0: none); a circuit over it fails alone as "out of memory"."""
-        if isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or n_nodes < 1:
-            raise ValueError(f"n_nodes must be a positive integer, got {n_nodes!r}")
+        require_int("n_nodes", n_nodes)
         method = method or self.DEFAULT_METHOD
         valid_methods = simulator.simulator().available_methods()
         if method not in valid_methods:
@@ -63,9 +63,8 @@ class _LocalAerProvider(NodeProvider):
             options.setdefault("max_parallel_threads", simulator.threads_per_node(n_nodes))
         if processes is None:
             processes = n_nodes > 1 and self.DEVICE == "CPU"
-        if worker_memory_mb is not None and (isinstance(worker_memory_mb, bool)
-                                             or not isinstance(worker_memory_mb, int) or worker_memory_mb < 0):
-            raise ValueError(f"worker_memory_mb must be an integer >= 0 (0: no cap), got {worker_memory_mb!r}")
+        if worker_memory_mb is not None:
+            require_int("worker_memory_mb", worker_memory_mb, minimum=0, what="an integer >= 0 (0: no cap)")
         if self._pool is not None:
             self._pool.close()
         self._pool = None

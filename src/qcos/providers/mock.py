@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from qcos.checks import require_int
 from qcos.providers.base import Counts, NodeProvider
 from qcos.providers.spec import NodeType, QPUNodeSpec
 
@@ -28,8 +29,7 @@ class MockProvider(NodeProvider):
         id_prefix: str = "mock",
         tags: list[str] | None = None,
     ) -> list[QPUNodeSpec]:
-        if isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or n_nodes < 1:
-            raise ValueError(f"n_nodes must be a positive integer, got {n_nodes!r}")
+        require_int("n_nodes", n_nodes)
         if latency_s < 0:
             raise ValueError(f"latency_s must be >= 0, got {latency_s!r}")
         return [

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from qcos.checks import require_int
+
 
 class NodeType(StrEnum):
     """What kind of executor stands behind a node."""
@@ -58,13 +60,8 @@ class QPUNodeSpec:
         if not isinstance(self.node_id, str) or not self.node_id.strip():
             raise ValueError(f"QPUNodeSpec.node_id must be a non-empty string, got {self.node_id!r}")
         self.node_type = NodeType.parse(self.node_type)
-        if isinstance(self.max_qubits, bool) or not isinstance(self.max_qubits, int) or self.max_qubits < 1:
-            raise ValueError(
-                f"QPUNodeSpec.max_qubits of node {self.node_id!r} must be a positive integer, "
-                f"got {self.max_qubits!r}"
-            )
-        if isinstance(self.capacity, bool) or not isinstance(self.capacity, int) or self.capacity < 1:
-            raise ValueError(f"QPUNodeSpec.capacity of node {self.node_id!r} must be an integer >= 1")
+        require_int(f"QPUNodeSpec.max_qubits of node {self.node_id!r}", self.max_qubits)
+        require_int(f"QPUNodeSpec.capacity of node {self.node_id!r}", self.capacity, what="an integer >= 1")
         if not self.weight > 0:
             raise ValueError(f"QPUNodeSpec.weight of node {self.node_id!r} must be > 0")
         self.tags = list(self.tags)

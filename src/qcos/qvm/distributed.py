@@ -11,6 +11,7 @@ from typing import Any
 
 from qiskit import QuantumCircuit
 
+from qcos.checks import require_int
 from qcos.circuits.noise import RUN_OPTION_KEY, NoiseSpec, parse_noise
 from qcos.circuits.qasm import loads as load_qasm
 from qcos.circuits.seeds import circuit_keys, derive_seed, new_run_seed
@@ -414,6 +415,4 @@ def _chunk_error(node_id: str, outcome: Outcome) -> NodeExecutionError:
 
 
 def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise QcosError(f"{name} must be a positive integer, got {value!r}")
-    return value
+    return require_int(name, value, error=QcosError)

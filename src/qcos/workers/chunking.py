@@ -29,6 +29,7 @@ from typing import Any, Final, Literal
 from qiskit import QuantumCircuit
 from qiskit.circuit import CONTROL_FLOW_OP_NAMES
 
+from qcos.checks import require_int
 from qcos.circuits.seeds import split_shots
 from qcos.exceptions import QcosError
 
@@ -244,9 +245,7 @@ def parse_chunk_shots(value: object, where: str = "chunk_shots") -> ChunkShots:
     """``"auto"`` or a positive integer; anything else is a one-line error naming ``where``."""
     if isinstance(value, str) and value.strip().lower() == AUTO:
         return AUTO
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise QcosError(f"{where} must be 'auto' or a positive integer, got {value!r}")
-    return value
+    return require_int(where, value, error=QcosError, what="'auto' or a positive integer")
 
 
 def _has_gate_errors(noise: object) -> bool:
@@ -268,6 +267,4 @@ def _size(circuit: QuantumCircuit) -> int:
 
 
 def _positive(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise QcosError(f"{name} must be a positive integer, got {value!r}")
-    return value
+    return require_int(name, value, error=QcosError)
