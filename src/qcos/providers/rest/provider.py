@@ -59,7 +59,7 @@ class CustomRESTProvider(NodeProvider):
         self._capabilities = Capabilities(lambda endpoint, node: probe(self._http, endpoint, node))
 
     # -- set-up ------------------------------------------------------------
-    def build_nodes(  # type: ignore[override]  # ``endpoints`` is required, unlike the base's **kwargs
+    def build_nodes(
         self,
         *,
         endpoints: Sequence[str],
