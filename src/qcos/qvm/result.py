@@ -9,7 +9,7 @@ from typing import Any, overload
 Counts = dict[str, int]
 
 
-class FallbackCounts(dict):
+class FallbackCounts(dict[str, int]):
     """Counts the built-in Aer executor produced after a provider declined the chunk."""
 
 

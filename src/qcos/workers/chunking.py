@@ -177,8 +177,8 @@ def chunk_work(circuit: QuantumCircuit, shots: int, options: Mapping[str, Any] |
     method = str((options or {}).get("method") or "automatic")
     if method in METHOD_CHUNK_SHOTS:  # those sizes were chosen for ~0.5 s of one core
         return shots * 0.5 / METHOD_CHUNK_SHOTS[method]
-    width = 2 * circuit.num_qubits if method == "density_matrix" else circuit.num_qubits
-    simulation = (2 ** min(width, 62)) * max(1, _size(circuit))
+    width: int = 2 * circuit.num_qubits if method == "density_matrix" else circuit.num_qubits
+    simulation = (1 << min(width, 62)) * max(1, _size(circuit))
     if cost is ShotCost.SAMPLED:
         return simulation * SECONDS_PER_WORK + shots * SECONDS_PER_SAMPLED_SHOT
     return shots * (PER_SHOT_OVERHEAD_WORK + simulation) * SECONDS_PER_WORK

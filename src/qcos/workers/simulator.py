@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 Counts = dict[str, int]
 
 
-class SimCounts(dict):
+class SimCounts(dict[str, int]):
     """Counts plus ``sim_s``: Aer's own time for the experiment (no start-up, parsing or transfer)."""
 
     sim_s: float | None = None
@@ -38,13 +38,16 @@ class SimCounts(dict):
 #: Instructions Aer needs no translation for beyond its target's gate set.
 _DIRECTIVES = frozenset({"measure", "barrier", "reset", "delay", "store"})
 
+#: simulator options as sorted ``(name, value key)`` pairs: hashable, equal for equal options
+OptionsKey = tuple[tuple[str, str], ...]
+
 _lock = threading.Lock()
-_simulators: dict[tuple, AerSimulator] = {}
-_pass_managers: dict[tuple, PassManager] = {}
-_native_ops: dict[tuple, frozenset[str]] = {}
+_simulators: dict[tuple[OptionsKey, str], AerSimulator] = {}
+_pass_managers: dict[tuple[OptionsKey, int, str], PassManager] = {}
+_native_ops: dict[tuple[OptionsKey, str], frozenset[str]] = {}
 
 
-def options_key(options: Mapping[str, Any] | None) -> tuple:
+def options_key(options: Mapping[str, Any] | None) -> OptionsKey:
     """A hashable key for a set of simulator options (the 'target' of a transpile)."""
     return tuple(sorted((str(k), _value_key(v)) for k, v in (options or {}).items()))
 
