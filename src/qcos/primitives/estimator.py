@@ -2,8 +2,9 @@
 
 Why: expectation values are what variational algorithms ask for. Each PUB's circuit is
 transpiled once; the Pauli terms of its observables are grouped into qubit-wise
-commuting bases, and every (point, basis) pair becomes one bound circuit on the cluster,
-with ``ceil(1 / precision**2)`` shots, as Qiskit's ``BackendEstimatorV2`` derives them.
+commuting bases, and each basis becomes one sweep over the points that need it (run as
+parametric chunks on the cluster), with ``ceil(1 / precision**2)`` shots per point, as
+Qiskit's ``BackendEstimatorV2`` derives them.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ from qcos.primitives.grouping import (
     measured_circuit,
     term_signs,
 )
-from qcos.primitives.runner import ClusterPrimitive, Job, RunRecord, pub_metadata, run_jobs
+from qcos.primitives.runner import (
+    ClusterPrimitive,
+    RunRecord,
+    SweepJob,
+    pub_metadata,
+    run_sweep_jobs,
+)
 from qcos.primitives.target import widest_online
 from qcos.primitives.templates import Template
 from qcos.providers.cluster import QPURegistry
@@ -49,7 +56,7 @@ class _Plan:
     observables: np.ndarray  # {pauli label: coefficient} of each output element
     bases: list[Basis]
     clbit_start: int
-    jobs: dict[tuple[int, int], int] = field(default_factory=dict)  # (point, basis) -> job index
+    jobs: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)  # (point, basis) -> (sweep job, row)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -82,7 +89,7 @@ class Estimator(ClusterPrimitive, BaseEstimatorV2):
     def _run(self, pubs: list[EstimatorPub]) -> PrimitiveResult[PubResult]:
         widest = widest_online(self._qvm.registry)
         plans: list[_Plan] = []
-        jobs: list[Job] = []
+        jobs: list[SweepJob] = []
         occurrences: dict[str, int] = {}
         for pub in pubs:
             num_qubits = max(widest, pub.circuit.num_qubits)
@@ -90,13 +97,14 @@ class Estimator(ClusterPrimitive, BaseEstimatorV2):
             occurrence = occurrences.get(template.fingerprint, 0)
             occurrences[template.fingerprint] = occurrence + 1
             plans.append(self._plan(pub, template, num_qubits, occurrence, jobs))
-        record = run_jobs(self._qvm, jobs, self._seed)
-        results = [self._pub_result(plan, record) for plan in plans]
+        record, starts = run_sweep_jobs(self._qvm, jobs, self._seed)
+        results = [self._pub_result(plan, record, starts) for plan in plans]
         metadata = {"version": 2, "seed": record.seed, "nodes": record.nodes, "wall_s": round(record.wall_s, 6)}
         return PrimitiveResult(results, metadata=metadata)
 
-    def _plan(self, pub: EstimatorPub, template: Template, num_qubits: int, occurrence: int, jobs: list[Job]) -> _Plan:
-        """Bind the measured circuits each point needs and append them to ``jobs``."""
+    def _plan(self, pub: EstimatorPub, template: Template, num_qubits: int, occurrence: int,
+              jobs: list[SweepJob]) -> _Plan:
+        """One sweep per measurement basis (over the points that need it), appended to ``jobs``."""
         started = time.perf_counter()
         shape = pub.parameter_values.shape
         flat = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)
@@ -116,18 +124,21 @@ class Estimator(ClusterPrimitive, BaseEstimatorV2):
             circuit = measured_circuit(template.circuit, basis, physical)
             if not self._templates.native(circuit, num_qubits):  # e.g. a noise model without h/sdg
                 circuit = self._templates.compile(circuit, num_qubits)
+            if not wanted:
+                continue
+            circuit.name = f"{pub.circuit.name}/{basis.label}"
             measured = Template(pub.circuit, circuit, template.fingerprint, 0.0)
-            for point, circuit in zip(wanted, measured.bind(values[wanted]), strict=True):
-                circuit.name = f"{pub.circuit.name}[{point}]/{basis.label}"
-                plan.jobs[point, b] = len(jobs)
-                jobs.append(Job(circuit, f"{template.fingerprint}#{occurrence}/{point}/{basis.label}", plan.shots))
+            key = f"{template.fingerprint}#{occurrence}/{basis.label}"
+            for row, point in enumerate(wanted):
+                plan.jobs[point, b] = (len(jobs), row)
+            jobs.append(SweepJob(measured.sweep(values[wanted], key), plan.shots))
         plan.timings = {"transpile_s": template.transpile_s, "bind_s": time.perf_counter() - started}
         return plan
 
-    def _pub_result(self, plan: _Plan, record: RunRecord) -> PubResult:
+    def _pub_result(self, plan: _Plan, record: RunRecord, starts: list[int]) -> PubResult:
         signs: dict[tuple[int, int], tuple[dict[str, np.ndarray], np.ndarray]] = {}
-        for (point, b), job_index in plan.jobs.items():
-            result = record.results[job_index]
+        for (point, b), (job, row) in plan.jobs.items():
+            result = record.results[starts[job] + row]
             basis = plan.bases[b]
             rows, frequencies = bits.outcome_bits(result.counts, plan.clbit_start + len(basis.qubits))
             rows = rows[:, plan.clbit_start:]
@@ -149,7 +160,7 @@ class Estimator(ClusterPrimitive, BaseEstimatorV2):
                 mean, variance = estimate(terms, term_sign, frequencies)
                 evs[index] += mean
                 variances[index] += variance
-        used = [record.results[i] for i in plan.jobs.values()]
+        used = [record.results[starts[job] + row] for job, row in plan.jobs.values()]
         metadata = pub_metadata(used, seed=record.seed, shots=plan.shots, timings=plan.timings)
         metadata.update(target_precision=plan.pub.precision, circuit_metadata=plan.pub.circuit.metadata,
                         bases=[basis.label for basis in plan.bases], circuits=len(plan.jobs))

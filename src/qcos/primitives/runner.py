@@ -1,4 +1,4 @@
-"""The primitives' one road to a cluster: bound circuits in, merged counts out, via DistributedQVM.
+"""The primitives' one road to a cluster: sweeps or bound circuits in, merged counts out, via DistributedQVM.
 
 Why: Sampler, Estimator and QcosBackend differ in what they build and read back, not in
 how they run; this keeps the options, seeds, shot grouping and run metadata in one place.
@@ -21,6 +21,7 @@ from qcos.exceptions import PrimitiveError
 from qcos.primitives.templates import TemplateCache
 from qcos.providers.cluster import QPURegistry
 from qcos.qvm import DistributedQVM, QVMResult
+from qcos.qvm.sweeps import Sweep
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +84,20 @@ class Job:
     shots: int
 
 
+@dataclass(frozen=True)
+class SweepJob:
+    """One parametric circuit at its points (a :class:`~qcos.qvm.sweeps.Sweep`) and the shots of each point."""
+
+    sweep: Sweep
+    shots: int
+
+
 @dataclass
 class RunRecord:
     """What a run did: its seed, the results in job order, and where and how long it ran."""
 
     seed: int
-    results: list[QVMResult]
+    results: list[QVMResult]  # run_jobs: one per job; run_sweep_jobs: every point, job after job
     wall_s: float
     per_node: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -112,14 +121,48 @@ def run_jobs(qvm: DistributedQVM, jobs: Sequence[Job], seed: int | None) -> RunR
                               keys=[jobs[i].key for i in indices])
         for i, result in zip(indices, batch, strict=True):
             results[i] = result
-        for node, usage in batch.per_node.items():
-            entry = per_node.setdefault(node, {})
-            for name, value in usage.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    entry[name] = entry.get(name, 0) + value
+        _add_usage(per_node, batch.per_node)
     wall = time.perf_counter() - started
     logger.info("ran %d bound circuit(s) in %d batch(es) in %.3fs (seed %d)", len(jobs), len(groups), wall, run_seed)
     return RunRecord(run_seed, [r for r in results if r is not None], wall, per_node)
+
+
+def run_sweep_jobs(qvm: DistributedQVM, jobs: Sequence[SweepJob], seed: int | None) -> tuple[RunRecord, list[int]]:
+    """Run ``jobs`` as sweeps: one ``run_sweeps`` per distinct shot count (points of equal shots
+    share parametric chunks). Returns the record (every point's result, job after job) and
+    where each job's points start in it."""
+    run_seed = seed if seed is not None else (qvm.seed if qvm.seed is not None else new_run_seed())
+    started = time.perf_counter()
+    starts, total = [], 0
+    for job in jobs:
+        starts.append(total)
+        total += job.sweep.points
+    groups: dict[int, list[int]] = {}
+    for index, job in enumerate(jobs):
+        groups.setdefault(job.shots, []).append(index)
+    results: list[QVMResult | None] = [None] * total
+    per_node: dict[str, dict[str, Any]] = {}
+    for shots, indices in groups.items():
+        batch = qvm.run_sweeps([jobs[i].sweep for i in indices], shots, run_seed)
+        at = 0
+        for i in indices:
+            points = jobs[i].sweep.points
+            results[starts[i]:starts[i] + points] = batch[at:at + points]
+            at += points
+        _add_usage(per_node, batch.per_node)
+    wall = time.perf_counter() - started
+    logger.info("ran %d point(s) of %d sweep(s) in %d batch(es) in %.3fs (seed %d)",
+                total, len(jobs), len(groups), wall, run_seed)
+    return RunRecord(run_seed, [r for r in results if r is not None], wall, per_node), starts
+
+
+def _add_usage(total: dict[str, dict[str, Any]], usage: Mapping[str, Mapping[str, Any]]) -> None:
+    """Add one batch's per-node numbers (chunks, shots, busy seconds) to ``total``."""
+    for node, numbers in usage.items():
+        entry = total.setdefault(node, {})
+        for name, value in numbers.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                entry[name] = entry.get(name, 0) + value
 
 
 def pub_metadata(results: Sequence[QVMResult], *, seed: int, shots: int, timings: Mapping[str, float]) -> dict[str, Any]:

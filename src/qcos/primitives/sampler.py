@@ -21,7 +21,13 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub, SamplerPubLike
 from qcos.circuits.seeds import derive_seed
 from qcos.exceptions import PrimitiveError
 from qcos.primitives import bits
-from qcos.primitives.runner import ClusterPrimitive, Job, RunRecord, pub_metadata, run_jobs
+from qcos.primitives.runner import (
+    ClusterPrimitive,
+    RunRecord,
+    SweepJob,
+    pub_metadata,
+    run_sweep_jobs,
+)
 from qcos.primitives.target import widest_online
 from qcos.primitives.templates import Template
 from qcos.providers.cluster import QPURegistry
@@ -65,29 +71,32 @@ class Sampler(ClusterPrimitive, BaseSamplerV2):
     # -- internals --------------------------------------------------------
     def _run(self, pubs: list[SamplerPub]) -> PrimitiveResult[SamplerPubResult]:
         widest = widest_online(self._qvm.registry)
-        plans: list[tuple[SamplerPub, Template, int, list[str], float]] = []
-        jobs: list[Job] = []
+        plans: list[tuple[SamplerPub, Template, int | None, list[str], float]] = []
+        jobs: list[SweepJob] = []
         occurrences: dict[str, int] = {}
         for pub in pubs:
             template = self._templates.get(pub.circuit, max(widest, pub.circuit.num_qubits))
-            started = time.perf_counter()
-            circuits = template.bind_all(pub.parameter_values) if pub.circuit.num_clbits else []
-            bind_s = time.perf_counter() - started
             occurrence = occurrences.get(template.fingerprint, 0)
             occurrences[template.fingerprint] = occurrence + 1
-            keys = [f"{template.fingerprint}#{occurrence}/{i}" for i in range(len(circuits))]
-            plans.append((pub, template, len(jobs), keys, bind_s))
-            jobs.extend(Job(c, k, pub.shots) for c, k in zip(circuits, keys, strict=True))
-        record = run_jobs(self._qvm, jobs, self._seed)
-        results = [self._pub_result(pub, template, record, start, keys, bind_s)
-                   for pub, template, start, keys, bind_s in plans]
+            key = f"{template.fingerprint}#{occurrence}"
+            if not pub.circuit.num_clbits or not pub.parameter_values.size:
+                plans.append((pub, template, None, [], 0.0))
+                continue
+            started = time.perf_counter()
+            sweep = template.sweep_all(pub.parameter_values, key)
+            plans.append((pub, template, len(jobs), [f"{key}/{i}" for i in range(sweep.points)],
+                          time.perf_counter() - started))
+            jobs.append(SweepJob(sweep, pub.shots))
+        record, starts = run_sweep_jobs(self._qvm, jobs, self._seed)
+        results = [self._pub_result(pub, template, record, None if job is None else starts[job], keys, bind_s)
+                   for pub, template, job, keys, bind_s in plans]
         metadata = {"version": 2, "seed": record.seed, "nodes": record.nodes, "wall_s": round(record.wall_s, 6)}
         return PrimitiveResult(results, metadata=metadata)
 
-    def _pub_result(self, pub: SamplerPub, template: Template, record: RunRecord, start: int,
+    def _pub_result(self, pub: SamplerPub, template: Template, record: RunRecord, start: int | None,
                     keys: list[str], bind_s: float) -> SamplerPubResult:
         slots = bits.register_slots(pub.circuit)
-        points = record.results[start:start + len(keys)]
+        points = record.results[start:start + len(keys)] if start is not None else []
         per_point = []
         for key, result in zip(keys, points, strict=True):
             rng = np.random.default_rng(derive_seed(record.seed, f"{key}/shot-order", 0))

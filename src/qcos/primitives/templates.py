@@ -22,6 +22,7 @@ from qiskit.primitives.containers import BindingsArray
 
 from qcos.circuits.seeds import circuit_fingerprint
 from qcos.primitives.target import aer_target, is_native, template_pass_manager
+from qcos.qvm.sweeps import Sweep
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,20 @@ class Template:
             circuit.name = f"{self.source.name}[{index}]"
             bound.append(circuit)
         return bound
+
+    def sweep(self, values: np.ndarray, key: str) -> Sweep:
+        """The points ``values`` (``(..., num_parameters)``, C order) as a sweep of the transpiled circuit."""
+        size = int(np.prod(values.shape[:-1], dtype=np.int64))
+        rows = values.reshape(size, self.source.num_parameters)
+        column = {parameter: i for i, parameter in enumerate(self.source.parameters)}
+        kept = [column[parameter] for parameter in self.circuit.parameters]  # transpiling may drop one
+        return Sweep(self.circuit, np.ascontiguousarray(rows[:, kept], dtype=float), key)
+
+    def sweep_all(self, bindings: BindingsArray, key: str) -> Sweep:
+        """Every point of a PUB's ``BindingsArray`` (C order) as a sweep."""
+        if not self.source.num_parameters:
+            return self.sweep(np.zeros(bindings.shape + (0,)), key)
+        return self.sweep(bindings.as_array(self.source.parameters), key)
 
     def bind_all(self, bindings: BindingsArray) -> list[QuantumCircuit]:
         """Bound circuits for every point of a PUB's ``BindingsArray`` (C order)."""

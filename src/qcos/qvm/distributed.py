@@ -27,7 +27,8 @@ from qcos.providers.cluster import NodeHandle, QPURegistry
 from qcos.qvm.modes import QVMMode
 from qcos.qvm.result import BatchResult, ChunkRecord, FallbackCounts, QVMResult
 from qcos.qvm.reuse import ChunkStore, reused_record
-from qcos.qvm.scheduler import Chunk, ChunkScheduler
+from qcos.qvm.scheduler import Chunk, ChunkScheduler, SchedulerOutcome
+from qcos.qvm.sweeps import PointRef, Sweep, group_points, point_name
 from qcos.workers import Chunk as WorkerChunk
 from qcos.workers import Outcome, qpy_bytes, simulator
 from qcos.workers.chunking import (
@@ -38,6 +39,7 @@ from qcos.workers.chunking import (
     extend_plan,
     parse_chunk_shots,
 )
+from qcos.workers.parametric import point_seed, run_points
 
 logger = logging.getLogger(__name__)
 
@@ -99,11 +101,15 @@ class DistributedQVM:
         if self.noise is not None and "noise_model" in self.options:
             raise QcosError("DistributedQVM: give the noise once, as noise=... (it reaches every node), "
                             "not also as options['noise_model']")
-        self._prepared: dict[tuple[int, tuple], QuantumCircuit] = {}
-        self._prepare_locks: dict[tuple[int, tuple], threading.Lock] = {}
+        #: per-run state, keyed by circuit index (or ("sweep", i)) and target options
+        self._prepared: dict[tuple[int | tuple[str, int], tuple], QuantumCircuit] = {}
+        self._prepare_locks: dict[tuple[int | tuple[str, int], tuple], threading.Lock] = {}
         self._prepare_guard = threading.Lock()
-        self._transpile_s: dict[int, float] = {}
-        self._payloads: dict[tuple[int, tuple], bytes] = {}
+        self._transpile_s: dict[int | tuple[str, int], float] = {}
+        self._payloads: dict[tuple[int | tuple[str, int], tuple], bytes] = {}
+        #: the sweeps of a run_sweeps run, and the sweep point each circuit index stands for
+        self._sweeps: list[Sweep] = []
+        self._points: dict[int, PointRef] = {}
         #: run_batch keeps per-run state (prepared circuits, payloads): one run at a time
         self._run_lock = threading.Lock()
 
@@ -138,6 +144,23 @@ class DistributedQVM:
         """
         with self._run_lock:
             return self._run_batch(circuits, shots, seed, keys=keys, store=store)
+
+    def run_sweeps(
+        self,
+        sweeps: Sequence[Sweep],
+        shots: int | None = None,
+        seed: int | None = None,
+    ) -> BatchResult:
+        """Run every point of each :class:`~qcos.qvm.sweeps.Sweep` (a parametric circuit and its
+        values); one result per point, sweep after sweep, points in order.
+
+        Each point is a chunk like a circuit of ``run_batch`` (spread over the nodes, retried
+        elsewhere), but the points a node takes run as parametric chunks: one Aer call per
+        group. Nodes whose provider runs chunks itself get the points bound. With a seed the
+        counts are identical whatever the cluster's shape (see :mod:`qcos.qvm.sweeps`).
+        """
+        with self._run_lock:
+            return self._run_sweeps(sweeps, shots, seed)
 
     def _run_batch(
         self,
@@ -179,31 +202,76 @@ class DistributedQVM:
         reused: dict[tuple[int, int], ChunkRecord] = {}
         if store is not None:
             reused, chunks = _split_reused(chunks, store)
+        outcome = self._dispatch(handles, chunks, store, [], {})
+        outcome.records.update(reused)
+        wall = time.perf_counter() - started
+        results = self._assemble(circuits, circuit_key_list, plans, shots, run_seed, outcome.records, wall)
+        batch = BatchResult(results, seed=run_seed, wall_s=wall, per_node=outcome.per_node, mode=self.mode.value)
+        _raise_failed(outcome, [c.name for c in circuits], len(chunks), batch)
+        logger.info("ran %d circuit(s), %d shots each, in %.3fs (seed %d)", len(circuits), shots, wall, run_seed)
+        return batch
+
+    def _run_sweeps(self, sweeps: Sequence[Sweep], shots: int | None, seed: int | None) -> BatchResult:
+        started = time.perf_counter()
+        sweeps = [_as_sweep(sweep, i) for i, sweep in enumerate(sweeps)]
+        if not sweeps:
+            raise QcosError("run_sweeps: no sweeps given")
+        shots = self.shots if shots is None else _positive_int("shots", shots)
+        run_seed = seed if seed is not None else (self.seed if self.seed is not None else new_run_seed())
+        fingerprints = circuit_keys([sweep.circuit for sweep in sweeps])
+        sweep_keys = [sweep.key if sweep.key is not None else fingerprint
+                      for sweep, fingerprint in zip(sweeps, fingerprints, strict=True)]
+        if len(set(sweep_keys)) != len(sweep_keys):
+            raise QcosError(f"run_sweeps: sweep keys must be unique; got {sweep_keys}")
+        handles = self._eligible_handles([sweep.circuit for sweep in sweeps])
+        self._check_options_reach(handles)
+        run_options: dict[str, Any] = {}
+        if self.noise is not None:  # compiled once per sweep, as run_batch does per circuit
+            sweeps = [sweep.recompiled(simulator.prepare(sweep.circuit, None, self.optimization_level, noise=self.noise))
+                      for sweep in sweeps]
+            run_options[RUN_OPTION_KEY] = self.noise.to_dict()
+            self._warn_foreign_executors(handles)
+        plan_options = {**self.options, **run_options}
+        sweep_plans = [chunk_plan(sweep.circuit, shots, self.chunk_shots, plan_options) for sweep in sweeps]
+        circuits, keys, plans, chunks = [], [], [], []
+        refs: dict[int, PointRef] = {}
+        for s, (sweep, key, plan) in enumerate(zip(sweeps, sweep_keys, sweep_plans, strict=True)):
+            bases = [derive_seed(run_seed, key, k) for k in range(len(plan.shots))]
+            for point in range(sweep.points):
+                index = len(circuits)
+                refs[index] = PointRef(s, point)
+                circuits.append(sweep.circuit)
+                keys.append(f"{key}/{point}")
+                plans.append(plan)
+                chunks.extend(Chunk(ShotTask(sweep.circuit, part, point_seed(bases[k], point), index, k, run_options),
+                                    sweep.circuit.num_qubits) for k, part in enumerate(plan.shots))
+        outcome = self._dispatch(handles, chunks, None, sweeps, refs)
+        wall = time.perf_counter() - started
+        results = self._assemble(circuits, keys, plans, shots, run_seed, outcome.records, wall)
+        for index, result in enumerate(results):
+            ref = refs[index]
+            result.name = point_name(sweeps[ref.sweep].circuit, ref.point)
+            result.metadata.update(sweep=ref.sweep, point=ref.point)
+        batch = BatchResult(results, seed=run_seed, wall_s=wall, per_node=outcome.per_node, mode=self.mode.value)
+        _raise_failed(outcome, [result.name for result in results], len(chunks), batch)
+        logger.info("ran %d point(s) of %d sweep(s), %d shots each, in %.3fs (seed %d)",
+                    len(circuits), len(sweeps), shots, wall, run_seed)
+        return batch
+
+    def _dispatch(self, handles: list[NodeHandle], chunks: list[Chunk], store: ChunkStore | None,
+                  sweeps: list[Sweep], refs: dict[int, PointRef]) -> SchedulerOutcome:
+        """Run ``chunks`` on ``handles`` with fresh per-run state (prepared circuits, payloads, sweeps)."""
         self._prepared.clear()
         self._payloads.clear()
         self._transpile_s.clear()
+        self._sweeps, self._points = sweeps, refs
         scheduler = ChunkScheduler(
             handles, self._run_on_node, max_attempts=self.max_attempts,
             max_node_failures=self.max_node_failures, timeout_s=self.chunk_timeout_s,
             max_batch=self.max_batch, progress=self.progress,
             on_record=store.record if store is not None else None,
         )
-        outcome = scheduler.run(chunks)
-        outcome.records.update(reused)
-        wall = time.perf_counter() - started
-        results = self._assemble(circuits, circuit_key_list, plans, shots, run_seed, outcome.records, wall)
-        batch = BatchResult(results, seed=run_seed, wall_s=wall, per_node=outcome.per_node, mode=self.mode.value)
-        if outcome.failed:
-            lines = [f"  {c.task.key} ({circuits[c.task.circuit_index].name}): {'; '.join(c.errors[-3:]) or 'no node could take it'}"
-                     for c in outcome.failed[:10]]
-            more = f"\n  ... and {len(outcome.failed) - 10} more" if len(outcome.failed) > 10 else ""
-            raise DispatchError(
-                f"{len(outcome.failed)} of {len(chunks)} chunk(s) could not run on any node:\n" + "\n".join(lines) + more
-                + "\nCheck the nodes' logs and health (registry.status_report()); add a fallback node such as local_cpu.",
-                partial=batch,
-            )
-        logger.info("ran %d circuit(s), %d shots each, in %.3fs (seed %d)", len(circuits), shots, wall, run_seed)
-        return batch
+        return scheduler.run(chunks)
 
     # -- internals --------------------------------------------------------
     def _stored_plan(self, store: ChunkStore, index: int, circuit: QuantumCircuit, shots: int,
@@ -265,8 +333,8 @@ class DistributedQVM:
         provider = handle.provider
         if self.mode is QVMMode.LOCAL or provider.uses_builtin_executor():
             outcomes: list[TaskOutcome] = [None] * len(tasks)
-        else:
-            outcomes = list(provider.execute_batch(tasks, handle.spec))
+        else:  # the provider runs chunks itself: sweep points go to it bound
+            outcomes = list(provider.execute_batch([self._bound(task) for task in tasks], handle.spec))
             if len(outcomes) != len(tasks):
                 return outcomes  # the scheduler reports the mismatch
         options = {k: v for k, v in handle.spec.options.items() if k in _AER_OPTION_NAMES} | self.options
@@ -277,20 +345,28 @@ class DistributedQVM:
         wrap = FallbackCounts if declined else dict
         prepared: dict[int, QuantumCircuit] = {}
         for i in builtin:
+            if tasks[i].circuit_index in self._points:
+                continue
             try:
                 prepared[i] = self._prepare(tasks[i], options)
             except Exception as error:
                 outcomes[i] = error
+        points = [i for i in builtin if tasks[i].circuit_index in self._points]
+        groups = group_points(tasks, points, self._points)
         pool = handle.provider.worker_pool() if self.mode is QVMMode.EMULATED else None
-        if pool is not None and prepared:
+        if pool is not None and (prepared or groups):
             timeout = handle.spec.options.get("chunk_timeout_s", self.chunk_timeout_s)
             # the worker rebuilds the NoiseModel from the canonical spec in its run options
             run_options = {**options, RUN_OPTION_KEY: self.noise.to_dict()} if self.noise is not None else options
             chunks = [WorkerChunk(self._payload(tasks[i], options, prepared[i]), tasks[i].shots, tasks[i].seed,
                                   run_options)
                       for i in prepared]
-            for i, outcome in zip(prepared, pool.run(chunks, timeout_s=timeout or None), strict=True):
+            parametric = self._group_chunks(tasks, groups, options, run_options, outcomes)
+            done = pool.run(chunks + [chunk for _, chunk in parametric], timeout_s=timeout or None)
+            for i, outcome in zip(prepared, done, strict=False):
                 outcomes[i] = _wrap(wrap, outcome.counts) if outcome.ok else _chunk_error(handle.spec.node_id, outcome)
+            for (group, _), outcome in zip(parametric, done[len(chunks):], strict=True):
+                _spread(outcomes, group, outcome, wrap, handle.spec.node_id)
             return outcomes
         for i, circuit in prepared.items():
             try:
@@ -298,11 +374,62 @@ class DistributedQVM:
                                                          node_id=handle.spec.node_id, noise=self.noise))
             except Exception as error:
                 outcomes[i] = error
+        for group in groups:
+            self._run_group_here(handle, tasks, group, options, wrap, outcomes)
         return outcomes
+
+    def _bound(self, task: ShotTask) -> ShotTask:
+        """``task`` with its sweep point bound (a plain task as it is)."""
+        ref = self._points.get(task.circuit_index)
+        if ref is None:
+            return task
+        return dataclasses.replace(task, circuit=self._sweeps[ref.sweep].bind(ref.point))
+
+    def _template(self, sweep: int, options: Mapping[str, Any]) -> QuantumCircuit:
+        """A sweep's circuit ready for Aer on this target, prepared once per run."""
+        return self._prepared_for(("sweep", sweep), self._sweeps[sweep].circuit, options)
+
+    def _group_chunks(self, tasks: Sequence[ShotTask], groups: list[list[int]], options: Mapping[str, Any],
+                      run_options: Mapping[str, Any], outcomes: list[TaskOutcome]) -> list[tuple[list[int], WorkerChunk]]:
+        """One parametric worker chunk per group; a group whose circuit cannot be prepared fails here."""
+        chunks = []
+        for group in groups:
+            first = tasks[group[0]]
+            sweep = self._points[first.circuit_index].sweep
+            try:
+                template = self._template(sweep, options)
+                table = self._sweeps[sweep].table(template, [self._points[tasks[i].circuit_index].point for i in group])
+                payload = self._payload_for(("sweep", sweep), options, template)
+            except Exception as error:
+                for i in group:
+                    outcomes[i] = error
+                continue
+            chunks.append((group, WorkerChunk(payload, first.shots, first.seed, run_options, table)))
+        return chunks
+
+    def _run_group_here(self, handle: NodeHandle, tasks: Sequence[ShotTask], group: list[int],
+                        options: Mapping[str, Any], wrap: type, outcomes: list[TaskOutcome]) -> None:
+        """Run a group of sweep points in this process (no worker pool): one Aer call."""
+        first = tasks[group[0]]
+        sweep = self._points[first.circuit_index].sweep
+        try:
+            template = self._template(sweep, options)
+            table = self._sweeps[sweep].table(template, [self._points[tasks[i].circuit_index].point for i in group])
+            counts = run_points(template, table, first.shots, first.seed, options,
+                                node_id=handle.spec.node_id, noise=self.noise)
+        except Exception as error:
+            for i in group:
+                outcomes[i] = error
+            return
+        for i, point in zip(group, counts, strict=True):
+            outcomes[i] = _wrap(wrap, point)
 
     def _payload(self, task: ShotTask, options: Mapping[str, Any], circuit: QuantumCircuit) -> bytes:
         """The prepared circuit as QPY bytes for a worker, serialized once per circuit and target."""
-        key = (task.circuit_index, simulator.options_key(options))
+        return self._payload_for(task.circuit_index, options, circuit)
+
+    def _payload_for(self, slot: int | tuple[str, int], options: Mapping[str, Any], circuit: QuantumCircuit) -> bytes:
+        key = (slot, simulator.options_key(options))
         payload = self._payloads.get(key)
         if payload is None:
             payload = self._payloads[key] = qpy_bytes(circuit)
@@ -310,7 +437,11 @@ class DistributedQVM:
 
     def _prepare(self, task: ShotTask, options: Mapping[str, Any]) -> QuantumCircuit:
         """Transpile a circuit once per target (reused pass manager), shared by its chunks."""
-        key = (task.circuit_index, simulator.options_key(options))
+        return self._prepared_for(task.circuit_index, task.circuit, options)
+
+    def _prepared_for(self, slot: int | tuple[str, int], circuit: QuantumCircuit,
+                      options: Mapping[str, Any]) -> QuantumCircuit:
+        key = (slot, simulator.options_key(options))
         prepared = self._prepared.get(key)
         if prepared is not None:
             return prepared
@@ -320,10 +451,8 @@ class DistributedQVM:
             prepared = self._prepared.get(key)
             if prepared is None:
                 started = time.perf_counter()
-                prepared = simulator.prepare(task.circuit, options, self.optimization_level, noise=self.noise)
-                self._transpile_s[task.circuit_index] = self._transpile_s.get(task.circuit_index, 0.0) + (
-                    time.perf_counter() - started
-                )
+                prepared = simulator.prepare(circuit, options, self.optimization_level, noise=self.noise)
+                self._transpile_s[slot] = self._transpile_s.get(slot, 0.0) + (time.perf_counter() - started)
                 self._prepared[key] = prepared
         return prepared
 
@@ -379,6 +508,40 @@ def _split_reused(chunks: list[Chunk], store: ChunkStore) -> tuple[dict[tuple[in
     if reused:
         logger.info("reusing %d of %d chunk(s) from the chunk store", len(reused), len(chunks))
     return reused, to_run
+
+
+def _raise_failed(outcome: SchedulerOutcome, names: Sequence[str], total: int, batch: BatchResult) -> None:
+    """Raise DispatchError (with the partial batch) when chunks could not run anywhere."""
+    if not outcome.failed:
+        return
+    lines = [f"  {c.task.key} ({names[c.task.circuit_index]}): {'; '.join(c.errors[-3:]) or 'no node could take it'}"
+             for c in outcome.failed[:10]]
+    more = f"\n  ... and {len(outcome.failed) - 10} more" if len(outcome.failed) > 10 else ""
+    raise DispatchError(
+        f"{len(outcome.failed)} of {total} chunk(s) could not run on any node:\n" + "\n".join(lines) + more
+        + "\nCheck the nodes' logs and health (registry.status_report()); add a fallback node such as local_cpu.",
+        partial=batch,
+    )
+
+
+def _spread(outcomes: list[TaskOutcome], group: list[int], outcome: Outcome, wrap: type, node_id: str) -> None:
+    """A parametric chunk's outcome back onto its points' tasks."""
+    if outcome.ok and outcome.points is not None:
+        for i, counts in zip(group, outcome.points, strict=True):
+            outcomes[i] = _wrap(wrap, counts)
+        return
+    error = _chunk_error(node_id, outcome)
+    for i in group:
+        outcomes[i] = error
+
+
+def _as_sweep(sweep: Sweep, index: int) -> Sweep:
+    if not isinstance(sweep, Sweep):
+        raise QcosError(f"sweep #{index}: expected a qcos.qvm.sweeps.Sweep, got {type(sweep).__name__}")
+    if sweep.circuit.num_clbits == 0:
+        raise QcosError(f"sweep #{index} ({sweep.circuit.name!r}) measures nothing: add measurements, "
+                        "e.g. circuit.measure_all()")
+    return Sweep.of(sweep.circuit, sweep.values, sweep.key)
 
 
 def _wrap(kind: type, counts: Mapping[str, int]) -> dict[str, int]:

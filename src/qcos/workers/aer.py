@@ -26,7 +26,16 @@ from typing import Any
 
 from qcos.circuits.noise import RUN_OPTION_KEY
 from qcos.workers.guard import Limits, check_program
-from qcos.workers.jobs import CIRCUIT, MEMORY, OK, PROTOCOL, QASM, SIMULATION, aer_memory_mb
+from qcos.workers.jobs import (
+    CIRCUIT,
+    MEMORY,
+    OK,
+    PROTOCOL,
+    QASM,
+    SIMULATION,
+    ParameterTable,
+    aer_memory_mb,
+)
 
 logger = logging.getLogger("qcos.workers.aer")
 
@@ -154,17 +163,23 @@ class Runner:
             return QASM, _one_line(str(error) or type(error).__name__)
 
     def run_one(self, payload: str | bytes, shots: int, seed: int | None,
-                options: Mapping[str, Any]) -> tuple[str, Any]:
-        """Parse (or reuse) and simulate one chunk: ``("ok", counts)`` or ``(code, message)``."""
+                options: Mapping[str, Any], parameters: ParameterTable | None = None) -> tuple[str, Any]:
+        """Parse (or reuse) and simulate one chunk: ``("ok", counts)`` or ``(code, message)``;
+        with ``parameters``, ``("ok", [counts per point])`` from one Aer run."""
         code, circuit = self.circuit(payload)
         if code != OK:
             return code, circuit
-        problem = self._check(circuit)
+        problem = self._check(circuit, parameters)
         if problem is not None:
             return CIRCUIT, problem
         run_options = {**self.base_options, **options}
         try:
             noise = self._noise(run_options.pop(RUN_OPTION_KEY, None))
+            if parameters is not None:
+                from qcos.workers.parametric import run_points
+
+                prepared = self._aer.prepare(circuit, run_options, noise=noise)
+                return OK, run_points(prepared, parameters, shots, seed, run_options, noise=noise)
             return OK, self._aer.simulate(circuit, shots, seed, run_options, noise=noise)
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -179,13 +194,17 @@ class Runner:
 
         return parse_noise(spec, where="run options: noise") if spec else None
 
-    def _check(self, circuit: Any) -> str | None:
+    def _check(self, circuit: Any, parameters: ParameterTable | None = None) -> str | None:
         limit = self.limits.max_qubits
         if limit and circuit.num_qubits > limit:
             return f"the circuit has {circuit.num_qubits} qubits but this worker takes at most {limit}"
         if circuit.num_clbits == 0:
             return "the circuit measures nothing: add measurements (e.g. `c = measure q;`)"
-        if circuit.parameters:
+        if parameters is not None:
+            names = sorted(str(p) for p in circuit.parameters)
+            if names != sorted(parameters.names):
+                return f"the parameter table names {sorted(parameters.names)} but the circuit has {names}"
+        elif circuit.parameters:
             names = ", ".join(sorted(p.name for p in circuit.parameters))
             return f"the circuit has unbound input parameters ({names}); bind them before sending"
         return None
@@ -199,7 +218,7 @@ class Runner:
 
 def serve(conn: Connection, runner: Runner) -> None:
     """Answer ``("run", circuits, options, items)`` with one ``(code, value)`` message per item;
-    an item is ``(circuit index, shots, seed, options index)``."""
+    an item is ``(circuit index, shots, seed, options index, parameter table or None)``."""
     while True:
         try:
             message = conn.recv()
@@ -210,9 +229,9 @@ def serve(conn: Connection, runner: Runner) -> None:
         if message[0] != "run":
             continue
         circuits, options, items = message[1], message[2], message[3]
-        for index, shots, seed, at in items:
+        for index, shots, seed, at, parameters in items:
             try:
-                outcome = runner.run_one(circuits[index], shots, seed, options[at])
+                outcome = runner.run_one(circuits[index], shots, seed, options[at], parameters)
             except Exception as error:  # never let one chunk end the worker
                 outcome = (SIMULATION, _one_line(f"unexpected worker error: {type(error).__name__}: {error}"))
             try:

@@ -28,7 +28,7 @@ NOT_RUN = "not_run"  # not run because the pool could not run it (closed, every 
 
 #: Version of the pool <-> worker messages; a worker from another qcos version refuses to start
 #: (qcos upgraded under a running program) instead of failing every chunk.
-PROTOCOL = 2
+PROTOCOL = 3
 
 #: Codes that any healthy node would answer the same way for this circuit.
 CIRCUIT_CAUSED = frozenset({QASM, POISON})
@@ -40,27 +40,63 @@ _MIN_MEMORY_MB = 2048
 
 
 @dataclass(frozen=True)
+class ParameterTable:
+    """The points of a parametric chunk: one row of values per point, columns named like the
+    circuit's parameters (``str(parameter)``, unique within a circuit)."""
+
+    names: tuple[str, ...]
+    rows: tuple[tuple[float, ...], ...]
+
+    def __post_init__(self) -> None:
+        if not self.rows:
+            raise ValueError("a parameter table needs at least one point")
+        width = len(self.names)
+        bad = next((i for i, row in enumerate(self.rows) if len(row) != width), None)
+        if bad is not None:
+            raise ValueError(f"parameter table row {bad} has {len(self.rows[bad])} values for {width} parameters")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, index: int) -> list[float]:
+        """The values of parameter ``index`` over all points."""
+        return [row[index] for row in self.rows]
+
+
+@dataclass(frozen=True)
 class Chunk:
     """One simulation: a circuit (OpenQASM text or QPY bytes), shots, seed and run options.
 
     ``options`` is an opaque mapping of run options passed to ``AerSimulator`` (``method``,
     ``device``, a noise model, ...): picklable, and JSON-able where it crosses HTTP. The
     pool never looks inside it; chunks that share one mapping object send it once.
+
+    With ``parameters``, the circuit is parametric and the chunk runs it at every point of
+    the table in one Aer call; point ``i`` gets seed ``seed + AER_SEED_STRIDE * i`` (what
+    Aer gives the i-th experiment) and its own counts (:attr:`Outcome.points`).
     """
 
     circuit: str | bytes
     shots: int
     seed: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    parameters: ParameterTable | None = None
+
+    @property
+    def points(self) -> int:
+        """Simulations this chunk stands for (1 unless parametric)."""
+        return len(self.parameters) if self.parameters is not None else 1
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """Counts, or an error code with a one-line message."""
+    """Counts (``points``: one counts dict per point of a parametric chunk), or an error
+    code with a one-line message."""
 
     code: str
     counts: dict[str, int] | None = None
     message: str = ""
+    points: list[dict[str, int]] | None = None
 
     @property
     def ok(self) -> bool:

@@ -31,9 +31,14 @@ _MAX_BACKOFF_S = 30.0
 _MAX_FAILED_STARTS = 3
 
 
-def _digest(payload: str | bytes) -> str:
+def _digest(chunk: Chunk) -> str:
+    """What a poison verdict is remembered by: the circuit, and the points of a parametric chunk."""
+    payload = chunk.circuit
     data = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
-    return hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256(data)
+    if chunk.parameters is not None:
+        digest.update(repr(chunk.parameters).encode())
+    return digest.hexdigest()
 
 
 class WorkerPool:
@@ -107,7 +112,7 @@ class WorkerPool:
         deaths: dict[int, int] = {}
         todo = list(range(len(chunks)))
         for i in todo:
-            reason = self._poison.get(_digest(chunks[i].circuit))
+            reason = self._poison.get(_digest(chunks[i]))
             if reason is not None:
                 outcomes[i] = Outcome(POISON, message=reason)
         todo = [i for i in todo if outcomes[i] is None]
@@ -151,13 +156,13 @@ class WorkerPool:
             return [index, *todo]
         reason = (f"the circuit killed an Aer worker {deaths[index]} times ({done[-1].message}); "
                   "it is not run again")
-        self._remember_poison(chunks[index].circuit, reason)
+        self._remember_poison(chunks[index], reason)
         outcomes[index] = Outcome(POISON, message=reason)
         return todo
 
-    def _remember_poison(self, payload: str | bytes, reason: str) -> None:
+    def _remember_poison(self, chunk: Chunk, reason: str) -> None:
         with self._cond:
-            self._poison[_digest(payload)] = reason
+            self._poison[_digest(chunk)] = reason
             while len(self._poison) > _POISON_MEMORY:
                 self._poison.popitem(last=False)
             self._stats["poison"] += 1

@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection
 from typing import IO, Any, TypeVar
 
 from qcos.exceptions import WorkerError
-from qcos.workers.jobs import CRASHED, OK, TIMEOUT, Chunk, Outcome, WorkerConfig
+from qcos.workers.jobs import CRASHED, OK, SIMULATION, TIMEOUT, Chunk, Outcome, WorkerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -160,16 +160,17 @@ class WorkerProcess:
             at = options_at.setdefault(id(chunk.options), len(options))
             if at == len(options):
                 options.append(dict(chunk.options))
-            items.append((index, int(chunk.shots), chunk.seed, at))
+            items.append((index, int(chunk.shots), chunk.seed, at, chunk.parameters))
         try:
             conn.send(("run", circuits, options, items))
         except OSError as error:
             logger.warning("worker %d (pid %s) unreachable: %s", self.index, self.pid, error)
             return [], True
         outcomes: list[Outcome] = []
-        for _ in chunks:
+        for chunk in chunks:
+            limit = None if timeout_s is None else timeout_s * chunk.points  # a group: the timeout per point
             try:
-                ready = conn.poll(timeout_s)
+                ready = conn.poll(limit)
                 message = conn.recv() if ready else None
             except (EOFError, OSError):
                 code = self._reap()
@@ -178,10 +179,9 @@ class WorkerProcess:
             if message is None:
                 self.kill()
                 outcomes.append(Outcome(TIMEOUT, message=f"the simulation ran longer than the timeout of "
-                                                         f"{timeout_s:g}s; its worker was stopped and replaced"))
+                                                         f"{limit:g}s; its worker was stopped and replaced"))
                 return outcomes, True
-            code, value = message
-            outcomes.append(Outcome(OK, counts=value) if code == OK else Outcome(code, message=str(value)))
+            outcomes.append(_outcome(chunk, message))
             self.chunks_done += 1
         return outcomes, False
 
@@ -219,3 +219,16 @@ class WorkerProcess:
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self.kill()
+
+
+def _outcome(chunk: Chunk, message: tuple[str, Any]) -> Outcome:
+    """A worker's ``(code, value)`` answer as an Outcome (a parametric chunk's value: counts per point)."""
+    code, value = message
+    if code != OK:
+        return Outcome(code, message=str(value))
+    if chunk.parameters is None:
+        return Outcome(OK, counts=value)
+    if not isinstance(value, list) or len(value) != len(chunk.parameters):
+        got = len(value) if isinstance(value, list) else type(value).__name__
+        return Outcome(SIMULATION, message=f"the worker returned {got} results for {len(chunk.parameters)} points")
+    return Outcome(OK, points=value)
