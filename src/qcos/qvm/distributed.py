@@ -233,7 +233,10 @@ class DistributedQVM:
             self._warn_foreign_executors(handles)
         plan_options = {**self.options, **run_options}
         sweep_plans = [chunk_plan(sweep.circuit, shots, self.chunk_shots, plan_options) for sweep in sweeps]
-        circuits, keys, plans, chunks = [], [], [], []
+        circuits: list[QuantumCircuit] = []
+        keys: list[str] = []
+        plans: list[ChunkPlan] = []
+        chunks: list[Chunk] = []
         refs: dict[int, PointRef] = {}
         for s, (sweep, key, plan) in enumerate(zip(sweeps, sweep_keys, sweep_plans, strict=True)):
             bases = [derive_seed(run_seed, key, k) for k in range(len(plan.shots))]

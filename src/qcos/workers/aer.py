@@ -201,9 +201,9 @@ class Runner:
         if circuit.num_clbits == 0:
             return "the circuit measures nothing: add measurements (e.g. `c = measure q;`)"
         if parameters is not None:
-            names = sorted(str(p) for p in circuit.parameters)
-            if names != sorted(parameters.names):
-                return f"the parameter table names {sorted(parameters.names)} but the circuit has {names}"
+            expected = sorted(str(p) for p in circuit.parameters)
+            if expected != sorted(parameters.names):
+                return f"the parameter table names {sorted(parameters.names)} but the circuit has {expected}"
         elif circuit.parameters:
             names = ", ".join(sorted(p.name for p in circuit.parameters))
             return f"the circuit has unbound input parameters ({names}); bind them before sending"
