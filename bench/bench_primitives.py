@@ -4,8 +4,9 @@ Baseline (what the workflow does with a sweep today): each point of a QAOA-ring 
 as its own circuit (the ``qaoa_ring`` family builder), transpiled with the workflow's own reused
 pass manager (``workflow.steps.make_pass_manager``: basis cx, rz, sx, x, h), and the 100 circuits
 run through ``DistributedQVM.run_batch``. Ours: one parametric template, transpiled once to Aer's
-gate set, its 100 bound points run by ``Sampler``. Same cluster, same shots, same chunking. The
-last line prints the ratio (Sampler time / baseline time); target <= 0.5.
+gate set, its 100 points run by ``Sampler`` as parametric chunks (one Aer ``parameter_binds``
+call per group of points a node takes). Same cluster, same shots, same chunking. The last line
+prints the ratio (Sampler time / baseline time); target <= 0.5.
 Usage: python bench/bench_primitives.py [--qubits 12] [--layers 3] [--points 100] [--shots 1024]
        [--nodes N] [--repeat 3]
 """

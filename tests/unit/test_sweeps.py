@@ -13,15 +13,27 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter, ParameterVector
 from qiskit.primitives import StatevectorSampler
 
-from qcos import ClusterBuilder, DistributedQVM, NodeProvider, NodeProviderRegistry, NodeType, QPUNodeSpec
+from qcos import (
+    ClusterBuilder,
+    DistributedQVM,
+    NodeProvider,
+    NodeProviderRegistry,
+    NodeType,
+    QPUNodeSpec,
+)
 from qcos.exceptions import QcosError
 from qcos.qvm import aer
 from qcos.qvm.sweeps import Sweep, group_points
 from qcos.workers import CIRCUIT, OK, Chunk, WorkerConfig, WorkerPool, qpy_bytes
 from qcos.workers.jobs import ParameterTable
-from qcos.workers.parametric import AER_SEED_STRIDE, bind_row, one_run, parameter_table, point_seed, run_points
-
-SHOTS = 2000
+from qcos.workers.parametric import (
+    AER_SEED_STRIDE,
+    bind_row,
+    one_run,
+    parameter_table,
+    point_seed,
+    run_points,
+)
 
 
 def ansatz(width: int = 3, name: str = "ansatz") -> QuantumCircuit:
