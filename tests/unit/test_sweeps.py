@@ -22,7 +22,7 @@ from qcos import (
     QPUNodeSpec,
 )
 from qcos.exceptions import QcosError
-from qcos.qvm import aer
+from qcos.workers import simulator as aer
 from qcos.qvm.sweeps import Sweep, group_points
 from qcos.workers import CIRCUIT, OK, Chunk, WorkerConfig, WorkerPool, qpy_bytes
 from qcos.workers.jobs import ParameterTable
