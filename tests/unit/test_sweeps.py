@@ -22,9 +22,9 @@ from qcos import (
     QPUNodeSpec,
 )
 from qcos.exceptions import QcosError
-from qcos.workers import simulator as aer
 from qcos.qvm.sweeps import Sweep, group_points
 from qcos.workers import CIRCUIT, OK, Chunk, WorkerConfig, WorkerPool, qpy_bytes
+from qcos.workers import simulator as aer
 from qcos.workers.jobs import ParameterTable
 from qcos.workers.parametric import (
     AER_SEED_STRIDE,
