@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 #: an ideal circuit with terminal measurements is one simulation, so one chunk.
 DEFAULT_CHUNK_SHOTS: ChunkShots = AUTO
 
+#: What per-run caches are keyed by: a circuit's index, or ("sweep", i) for a sweep's circuit.
+_Slot = int | tuple[str, int]
+
 _AER_OPTION_NAMES = frozenset(simulator.AerSimulator._default_options().__dict__)
 
 
@@ -102,11 +105,11 @@ class DistributedQVM:
             raise QcosError("DistributedQVM: give the noise once, as noise=... (it reaches every node), "
                             "not also as options['noise_model']")
         #: per-run state, keyed by circuit index (or ("sweep", i)) and target options
-        self._prepared: dict[tuple[int | tuple[str, int], tuple], QuantumCircuit] = {}
-        self._prepare_locks: dict[tuple[int | tuple[str, int], tuple], threading.Lock] = {}
+        self._prepared: dict[tuple[_Slot, simulator.OptionsKey], QuantumCircuit] = {}
+        self._prepare_locks: dict[tuple[_Slot, simulator.OptionsKey], threading.Lock] = {}
         self._prepare_guard = threading.Lock()
-        self._transpile_s: dict[int | tuple[str, int], float] = {}
-        self._payloads: dict[tuple[int | tuple[str, int], tuple], bytes] = {}
+        self._transpile_s: dict[_Slot, float] = {}
+        self._payloads: dict[tuple[_Slot, simulator.OptionsKey], bytes] = {}
         #: the sweeps of a run_sweeps run, and the sweep point each circuit index stands for
         self._sweeps: list[Sweep] = []
         self._points: dict[int, PointRef] = {}
@@ -431,7 +434,7 @@ class DistributedQVM:
         """The prepared circuit as QPY bytes for a worker, serialized once per circuit and target."""
         return self._payload_for(task.circuit_index, options, circuit)
 
-    def _payload_for(self, slot: int | tuple[str, int], options: Mapping[str, Any], circuit: QuantumCircuit) -> bytes:
+    def _payload_for(self, slot: _Slot, options: Mapping[str, Any], circuit: QuantumCircuit) -> bytes:
         key = (slot, simulator.options_key(options))
         payload = self._payloads.get(key)
         if payload is None:
@@ -442,7 +445,7 @@ class DistributedQVM:
         """Transpile a circuit once per target (reused pass manager), shared by its chunks."""
         return self._prepared_for(task.circuit_index, task.circuit, options)
 
-    def _prepared_for(self, slot: int | tuple[str, int], circuit: QuantumCircuit,
+    def _prepared_for(self, slot: _Slot, circuit: QuantumCircuit,
                       options: Mapping[str, Any]) -> QuantumCircuit:
         key = (slot, simulator.options_key(options))
         prepared = self._prepared.get(key)
