@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "qcos"
 
 #: Every top-level module or subpackage of qcos and its layer (docs/architecture.md).
-_BASE = ("exceptions", "atomic", "redact", "gpuvendor", "checks")
+_BASE = ("exceptions", "atomic", "redact", "gpuvendor", "checks", "counts")
 LAYER: dict[str, str] = {
     **{name: "base" for name in _BASE},
     "circuits": "circuits",

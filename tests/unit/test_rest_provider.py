@@ -199,7 +199,7 @@ def test_read_timeout_is_not_retried(server):
 @pytest.mark.parametrize(
     ("answer", "needle"),
     [
-        (httpx.Response(200, json={"counts": {"00": 5, "11": 4}}), "add up to 9 shots, but 10"),
+        (httpx.Response(200, json={"counts": {"00": 5, "11": 4}}), "add up to 9 shots, not 10"),
         (httpx.Response(200, json={"counts": {"00": 10.0}}), "not a count"),
         (httpx.Response(200, json={"counts": {"00": True, "11": 9}}), "not a count"),
         (httpx.Response(200, json={"counts": {"0x3": 10}}), "not a bitstring"),

@@ -67,7 +67,7 @@ def test_bad_counts_files_are_reported(tmp_path: Path) -> None:
     (tmp_path / "torn.json").write_text('{"format": "qcos-co')
     with pytest.raises(ResultsError, match="unreadable"):
         read_counts(tmp_path / "torn.json")
-    with pytest.raises(ResultsError, match="add up to 8 shots but the file says 9"):
+    with pytest.raises(ResultsError, match="add up to 8 shots, not 9"):
         write_counts(tmp_path / "x.json", {**record(), "shots": 9})
 
 

@@ -8,9 +8,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from qcos.circuits.noise import NoiseSpec, parse_noise
+from qcos.counts import Counts, counts_problem
+from qcos.exceptions import NodeExecutionError
 from qcos.providers.spec import QPUNodeSpec
 
 if TYPE_CHECKING:
@@ -20,10 +22,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Counts = dict[str, int]
 #: What ``execute_batch`` returns per task: counts, ``None`` (run it on the built-in
 #: Aer executor instead) or an exception (this task failed; re-run it elsewhere).
 TaskOutcome = Counts | None | BaseException
+
+__all__ = ["BuiltinExecutor", "Counts", "NodeProvider", "ShotTask", "TaskOutcome", "accepts_seed"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,17 @@ class ShotTask:
         return f"c{self.circuit_index}/k{self.chunk_index}"
 
 
+class BuiltinExecutor(Protocol):
+    """The built-in Aer executor of one run (``DistributedQVM`` passes its own to :meth:`NodeProvider.run_tasks`).
+
+    It returns one outcome per task, in order; ``declined`` says the provider was asked
+    first and left these chunks (their counts are marked as a fallback).
+    """
+
+    def __call__(self, tasks: Sequence[ShotTask], node: QPUNodeSpec, pool: WorkerPool | None, *,
+                 declined: bool) -> list[TaskOutcome]: ...
+
+
 class NodeProvider(ABC):
     """A backend family that contributes nodes to a cluster.
 
@@ -61,7 +75,9 @@ class NodeProvider(ABC):
     override :meth:`execute` (one chunk) and/or :meth:`execute_batch` (many chunks at
     once, for queue- or batch-oriented backends); when neither is overridden, or
     ``execute`` raises ``NotImplementedError`` or returns ``None``, qcos runs the chunk
-    with its built-in Aer executor using the node's ``options``.
+    with its built-in Aer executor using the node's ``options``. The scheduler runs
+    chunks through :meth:`run_tasks`, which calls these hooks; providers override the
+    hooks, not ``run_tasks``.
     """
 
     DISPLAY_NAME: ClassVar[str] = ""
@@ -111,6 +127,34 @@ class NodeProvider(ABC):
             outcomes.append(counts)
         return outcomes
 
+    def run_tasks(self, tasks: Sequence[ShotTask], node_spec: QPUNodeSpec,
+                  builtin: BuiltinExecutor) -> list[TaskOutcome]:
+        """Run chunks on one node and return one checked outcome per task, in order.
+
+        The provider's own executor (:meth:`execute_batch`, by default :meth:`execute` per
+        task) runs first unless the provider runs nothing itself; the chunks it leaves
+        (``None``) go to ``builtin``, the run's Aer executor, with :meth:`worker_pool`. Every
+        outcome comes back as counts of its task's shots or as an exception: counts that
+        break the rule of :func:`qcos.counts.counts_problem` become a ``NodeExecutionError``
+        (the chunk is re-run elsewhere). Raising fails the whole batch on this node.
+        """
+        tasks = list(tasks)
+        foreign = not self.uses_builtin_executor()
+        outcomes: list[TaskOutcome] = [None] * len(tasks)
+        if foreign:
+            returned = self.execute_batch(tasks, node_spec)
+            if not isinstance(returned, list) or len(returned) != len(tasks):
+                got = len(returned) if isinstance(returned, list) else type(returned).__name__
+                raise NodeExecutionError(node_spec.node_id, f"{type(self).__name__}.execute_batch returned "
+                                         f"{got} outcomes for {len(tasks)} chunks")
+            outcomes = list(returned)
+        left = [i for i, outcome in enumerate(outcomes) if outcome is None]
+        if left:
+            ran = builtin([tasks[i] for i in left], node_spec, self.worker_pool(), declined=foreign)
+            for i, outcome in zip(left, ran, strict=True):
+                outcomes[i] = outcome
+        return [_checked(outcome, task, node_spec.node_id) for outcome, task in zip(outcomes, tasks, strict=True)]
+
     def health_check(self) -> bool:
         """Return False when the backend is unreachable; its nodes then go offline."""
         return True
@@ -133,6 +177,16 @@ class NodeProvider(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.DISPLAY_NAME!r}>"
+
+
+def _checked(outcome: TaskOutcome, task: ShotTask, node_id: str) -> TaskOutcome:
+    """An exception as it is; counts when they are counts of the task's shots, else the error saying why."""
+    if isinstance(outcome, BaseException):
+        return outcome
+    problem = counts_problem(outcome, task.shots)
+    if problem is not None:
+        return NodeExecutionError(node_id, f"chunk {task.key}: {problem}")
+    return outcome
 
 
 @lru_cache(maxsize=256)

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qcos.checks import require_int
-from qcos.providers.base import Counts, NodeProvider
+from qcos.counts import Counts
+from qcos.providers.base import NodeProvider
 from qcos.providers.spec import NodeType, QPUNodeSpec
 
 if TYPE_CHECKING:

@@ -8,8 +8,9 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from qcos.counts import Counts
 from qcos.exceptions import EndpointUnreachable, HostKeyError, TunnelError
-from qcos.providers.base import Counts, ShotTask, TaskOutcome
+from qcos.providers.base import ShotTask, TaskOutcome
 from qcos.providers.rest import UNHEALTHY, CustomRESTProvider, build_rest_nodes
 from qcos.providers.spec import QPUNodeSpec
 

@@ -23,14 +23,15 @@ from qcos.exceptions import (
     QcosError,
 )
 from qcos.providers.base import ShotTask, TaskOutcome
-from qcos.providers.cluster import NodeHandle, QPURegistry
+from qcos.providers.cluster import ClusterBuilder, NodeHandle, QPURegistry
+from qcos.providers.spec import QPUNodeSpec
 from qcos.qvm.modes import QVMMode
 from qcos.qvm.result import BatchResult, ChunkRecord, FallbackCounts, QVMResult
 from qcos.qvm.reuse import ChunkStore, reused_record
 from qcos.qvm.scheduler import Chunk, ChunkScheduler, SchedulerOutcome
 from qcos.qvm.sweeps import PointRef, Sweep, group_points, point_name
 from qcos.workers import Chunk as WorkerChunk
-from qcos.workers import Outcome, qpy_bytes, simulator
+from qcos.workers import Outcome, WorkerPool, qpy_bytes, simulator
 from qcos.workers.chunking import (
     AUTO,
     ChunkPlan,
@@ -113,6 +114,8 @@ class DistributedQVM:
         #: the sweeps of a run_sweeps run, and the sweep point each circuit index stands for
         self._sweeps: list[Sweep] = []
         self._points: dict[int, PointRef] = {}
+        #: the node of QVMMode.LOCAL, built on first use
+        self._local: QPURegistry | None = None
         #: run_batch keeps per-run state (prepared circuits, payloads): one run at a time
         self._run_lock = threading.Lock()
 
@@ -294,11 +297,10 @@ class DistributedQVM:
         return dataclasses.replace(plan, shots=tuple(parts), reason=f"{plan.reason}; extends {len(parts) - 1} earlier chunk(s)")
 
     def _eligible_handles(self, circuits: list[QuantumCircuit]) -> list[NodeHandle]:
-        if self.mode is QVMMode.LOCAL:
-            from qcos.providers.local import LocalCPUProvider
-
-            spec = LocalCPUProvider().build_nodes(id_prefix="qvm-local")[0]
-            return [NodeHandle(spec, LocalCPUProvider(), "local_cpu")]
+        if self.mode is QVMMode.LOCAL:  # one in-process local_cpu node, whatever the cluster
+            if self._local is None:
+                self._local = ClusterBuilder().add("local_cpu", id_prefix="qvm-local", processes=False).build()
+            return self._local.handles
         online = [h for h in self.registry.handles if h.spec.online]
         if not online:
             reasons = "; ".join(f"{s.node_id}: {s.offline_reason}" for s in self.registry.nodes) or "the cluster is empty"
@@ -336,32 +338,33 @@ class DistributedQVM:
                 )
 
     def _run_on_node(self, handle: NodeHandle, tasks: Sequence[ShotTask]) -> list[TaskOutcome]:
+        """The scheduler's runner: the provider's template method, with this run's Aer executor.
+
+        A provider that runs chunks itself gets sweep points bound (the Aer executor finds
+        them by circuit index and runs them as parametric groups)."""
         provider = handle.provider
-        if self.mode is QVMMode.LOCAL or provider.uses_builtin_executor():
-            outcomes: list[TaskOutcome] = [None] * len(tasks)
-        else:  # the provider runs chunks itself: sweep points go to it bound
-            outcomes = list(provider.execute_batch([self._bound(task) for task in tasks], handle.spec))
-            if len(outcomes) != len(tasks):
-                return outcomes  # the scheduler reports the mismatch
-        options = {k: v for k, v in handle.spec.options.items() if k in _AER_OPTION_NAMES} | self.options
-        builtin = [i for i, outcome in enumerate(outcomes) if outcome is None]
-        if not builtin:
-            return outcomes
-        declined = not (self.mode is QVMMode.LOCAL or provider.uses_builtin_executor())
+        if not provider.uses_builtin_executor() and self._points:
+            tasks = [self._bound(task) for task in tasks]
+        return provider.run_tasks(tasks, handle.spec, self._run_builtin)
+
+    def _run_builtin(self, tasks: Sequence[ShotTask], node: QPUNodeSpec, pool: WorkerPool | None, *,
+                     declined: bool) -> list[TaskOutcome]:
+        """This run's built-in Aer executor: circuits prepared once per target, on the provider's workers if any."""
+        outcomes: list[TaskOutcome] = [None] * len(tasks)
+        options = {k: v for k, v in node.options.items() if k in _AER_OPTION_NAMES} | self.options
         wrap = FallbackCounts if declined else dict
         prepared: dict[int, QuantumCircuit] = {}
-        for i in builtin:
-            if tasks[i].circuit_index in self._points:
+        points = [i for i, task in enumerate(tasks) if task.circuit_index in self._points]
+        for i, task in enumerate(tasks):
+            if task.circuit_index in self._points:
                 continue
             try:
-                prepared[i] = self._prepare(tasks[i], options)
+                prepared[i] = self._prepare(task, options)
             except Exception as error:
                 outcomes[i] = error
-        points = [i for i in builtin if tasks[i].circuit_index in self._points]
         groups = group_points(tasks, points, self._points)
-        pool = handle.provider.worker_pool() if self.mode is QVMMode.EMULATED else None
         if pool is not None and (prepared or groups):
-            timeout = handle.spec.options.get("chunk_timeout_s", self.chunk_timeout_s)
+            timeout = node.options.get("chunk_timeout_s", self.chunk_timeout_s)
             # the worker rebuilds the NoiseModel from the canonical spec in its run options
             run_options = {**options, RUN_OPTION_KEY: self.noise.to_dict()} if self.noise is not None else options
             chunks = [WorkerChunk(self._payload(tasks[i], options, prepared[i]), tasks[i].shots, tasks[i].seed,
@@ -370,18 +373,18 @@ class DistributedQVM:
             parametric = self._group_chunks(tasks, groups, options, run_options, outcomes)
             done = pool.run(chunks + [chunk for _, chunk in parametric], timeout_s=timeout or None)
             for i, outcome in zip(prepared, done, strict=False):
-                outcomes[i] = _wrap(wrap, outcome.counts) if outcome.ok else _chunk_error(handle.spec.node_id, outcome)
+                outcomes[i] = _wrap(wrap, outcome.counts) if outcome.ok else _chunk_error(node.node_id, outcome)
             for (group, _), outcome in zip(parametric, done[len(chunks):], strict=True):
-                _spread(outcomes, group, outcome, wrap, handle.spec.node_id)
+                _spread(outcomes, group, outcome, wrap, node.node_id)
             return outcomes
         for i, circuit in prepared.items():
             try:
                 outcomes[i] = _wrap(wrap, simulator.run_counts(circuit, tasks[i].shots, tasks[i].seed, options,
-                                                         node_id=handle.spec.node_id, noise=self.noise))
+                                                               node_id=node.node_id, noise=self.noise))
             except Exception as error:
                 outcomes[i] = error
         for group in groups:
-            self._run_group_here(handle, tasks, group, options, wrap, outcomes)
+            self._run_group_here(node, tasks, group, options, wrap, outcomes)
         return outcomes
 
     def _bound(self, task: ShotTask) -> ShotTask:
@@ -413,7 +416,7 @@ class DistributedQVM:
             chunks.append((group, WorkerChunk(payload, first.shots, first.seed, run_options, table)))
         return chunks
 
-    def _run_group_here(self, handle: NodeHandle, tasks: Sequence[ShotTask], group: list[int],
+    def _run_group_here(self, node: QPUNodeSpec, tasks: Sequence[ShotTask], group: list[int],
                         options: Mapping[str, Any], wrap: type, outcomes: list[TaskOutcome]) -> None:
         """Run a group of sweep points in this process (no worker pool): one Aer call."""
         first = tasks[group[0]]
@@ -422,7 +425,7 @@ class DistributedQVM:
             template = self._template(sweep, options)
             table = self._sweeps[sweep].table(template, [self._points[tasks[i].circuit_index].point for i in group])
             counts = run_points(template, table, first.shots, first.seed, options,
-                                node_id=handle.spec.node_id, noise=self.noise)
+                                node_id=node.node_id, noise=self.noise)
         except Exception as error:
             for i in group:
                 outcomes[i] = error

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, overload
 
-Counts = dict[str, int]
+from qcos.counts import Counts
 
 
 class FallbackCounts(dict[str, int]):

@@ -6,8 +6,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
+from qcos.counts import Counts
 from qcos.providers.base import ShotTask
-from qcos.qvm.result import ChunkRecord, Counts
+from qcos.qvm.result import ChunkRecord
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from qcos.atomic import atomic_write_text
+from qcos.counts import counts_problem
 from qcos.exceptions import QcosError
 
 logger = logging.getLogger(__name__)
@@ -122,12 +123,9 @@ def read_counts(path: str | Path) -> dict[str, Any]:
 def check_record(record: Any, where: str) -> None:
     if not isinstance(record, Mapping) or record.get("format") != COUNTS_FORMAT:
         raise ResultsError(f"{where}: not a {COUNTS_FORMAT} counts file; delete it and rerun the workflow")
-    counts = record.get("counts")
-    if not isinstance(counts, Mapping) or not all(isinstance(v, int) and v >= 0 for v in counts.values()):
-        raise ResultsError(f"{where}: 'counts' must map outcomes to non-negative integers")
-    total = sum(counts.values())
-    if total != record.get("shots"):
-        raise ResultsError(f"{where}: counts add up to {total} shots but the file says {record.get('shots')}")
+    problem = counts_problem(record.get("counts"), record.get("shots"))
+    if problem is not None:
+        raise ResultsError(f"{where}: {problem}")
 
 
 def is_current(path: str | Path, expected: Mapping[str, Any]) -> bool:

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from qcos.atomic import atomic_write_bytes
+from qcos.counts import counts_problem
 from qcos.results.counts import ResultsError, canonical_json, counts_record
 
 logger = logging.getLogger(__name__)
@@ -122,12 +123,9 @@ def write_counts_table(path: str | Path, records: Sequence[CircuitRecord], *, ba
 
 
 def check_counts(record: CircuitRecord, where: str) -> None:
-    counts = record.counts
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()):
-        raise ResultsError(f"{where}: counts must map outcomes to non-negative integers")
-    total = sum(counts.values())
-    if total != record.shots:
-        raise ResultsError(f"{where}: counts add up to {total} shots but the record says {record.shots}")
+    problem = counts_problem(record.counts, record.shots)
+    if problem is not None:
+        raise ResultsError(f"{where}: {problem}")
 
 
 # -- reading --------------------------------------------------------------------

@@ -27,7 +27,6 @@ from qcos.exceptions import NodeExecutionError, ProviderError
 
 logger = logging.getLogger(__name__)
 
-Counts = dict[str, int]
 
 
 class SimCounts(dict[str, int]):

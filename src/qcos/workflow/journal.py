@@ -27,8 +27,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from qcos.counts import Counts
 from qcos.providers.base import ShotTask
-from qcos.qvm.result import ChunkRecord, Counts
+from qcos.qvm.result import ChunkRecord
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from qcos.counts import Counts
 from qcos.exceptions import EndpointUnreachable, NodeExecutionError, QasmError
-from qcos.providers.base import Counts, NodeProvider, ShotTask, TaskOutcome
+from qcos.providers.base import NodeProvider, ShotTask, TaskOutcome
 from qcos.providers.rest import wire
 from qcos.providers.rest.client import RestClient
 from qcos.providers.rest.endpoints import (

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from qcos.counts import Counts, counts_problem
 from qcos.exceptions import (
     CircuitError,
     NodeExecutionError,
@@ -13,7 +14,7 @@ from qcos.exceptions import (
     RetryDecision,
     retry_decision,
 )
-from qcos.providers.base import Counts, ShotTask, TaskOutcome
+from qcos.providers.base import ShotTask, TaskOutcome
 
 if TYPE_CHECKING:
     import httpx
@@ -43,18 +44,11 @@ def circuit_item(text: str, shots: int, seed: int | None, noise: Mapping[str, An
 
 
 def check_counts(counts: object, shots: int, node_id: str, where: str) -> Counts:
-    """Counts must be {bitstring: non-negative int} summing to ``shots``."""
-    if not isinstance(counts, dict) or not counts:
-        raise NodeExecutionError(node_id, f"{where}: 'counts' must be a non-empty object, got {type(counts).__name__}")
-    total = 0
-    for key, value in counts.items():
-        if not isinstance(key, str) or not key or any(ch not in "01 " for ch in key):
-            raise NodeExecutionError(node_id, f"{where}: counts key {key!r} is not a bitstring")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise NodeExecutionError(node_id, f"{where}: counts value for {key!r} is {value!r}, not a count")
-        total += value
-    if total != shots:
-        raise NodeExecutionError(node_id, f"{where}: counts add up to {total} shots, but {shots} were asked for")
+    """Counts must be {bitstring: non-negative int} summing to ``shots`` (the wire format)."""
+    problem = counts_problem(counts, shots, bitstrings=True)
+    if problem is not None:
+        raise NodeExecutionError(node_id, f"{where}: {problem}")
+    assert isinstance(counts, dict)
     return dict(counts)
 
 

@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qcos.counts import Counts
 from qcos.exceptions import NodeExecutionError, SlurmError
 from qcos.providers.base import ShotTask, TaskOutcome
 from qcos.providers.slurm.settings import SlurmConfigError, SlurmSettings
 from qcos.providers.slurm.site import site_max_array_size
-from qcos.providers.slurm.store import Counts, ResultStore, cache_key
+from qcos.providers.slurm.store import ResultStore, cache_key
 from qcos.providers.slurm.task import ChunkRunner, ChunkSpec
 from qcos.workers.chunking import chunk_work
 

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from qcos.providers.slurm.store import Counts
+from qcos.counts import Counts
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from qcos.atomic import atomic_write_text
+from qcos.counts import Counts
 
 logger = logging.getLogger(__name__)
 
-Counts = dict[str, int]
 
 
 def cache_key(qasm: str, shots: int, seed: int | None, options: Mapping[str, Any] | None) -> str:

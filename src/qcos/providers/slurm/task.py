@@ -12,8 +12,9 @@ from typing import Any
 
 from submitit.helpers import Checkpointable
 
+from qcos.counts import Counts
 from qcos.exceptions import SlurmError
-from qcos.providers.slurm.store import Counts, ResultStore, atomic_write_json
+from qcos.providers.slurm.store import ResultStore, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
