@@ -109,6 +109,24 @@ def test_a_circuit_without_parameters_runs_once_per_point():
     assert counts == [aer.run_counts(bell, 400, point_seed(9, i)) for i in range(3)]
 
 
+def test_counts_are_keyed_like_qiskits_get_counts_with_several_registers():
+    from qiskit import ClassicalRegister, QuantumRegister
+    from qiskit_aer import AerSimulator
+
+    from qcos.workers.parametric import _counts
+
+    angle = Parameter("angle")
+    qubits, a, b, c = QuantumRegister(4), ClassicalRegister(2, "a"), ClassicalRegister(1, "b"), ClassicalRegister(3, "c")
+    circuit = QuantumCircuit(qubits, a, b, c)
+    circuit.h(qubits)
+    circuit.rx(angle, 0)
+    for qubit, clbit in [(0, a[0]), (1, b[0]), (2, a[1]), (3, c[2])]:
+        circuit.measure(qubits[qubit], clbit)
+    result = AerSimulator().run(circuit, parameter_binds=[{angle: [0.1, 2.0]}], shots=300, seed_simulator=1).result()
+    assert [_counts(result, i) for i in range(2)] == [result.get_counts(i) for i in range(2)]
+    assert " " in next(iter(_counts(result, 0)))
+
+
 def test_distribution_matches_the_statevector_sampler():
     circuit, values = ansatz(), points(3, seed=4)
     counts = run_points(circuit, parameter_table(circuit, values), 8000, 5)

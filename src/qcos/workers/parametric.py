@@ -82,10 +82,34 @@ def run_points(circuit: QuantumCircuit, table: ParameterTable, shots: int, seed:
             counts.append(simulator.run_counts(bind_row(circuit, table, index), shots, wanted, options,
                                          node_id=node_id, noise=noise))
             continue
-        point = simulator.SimCounts(result.get_counts(index))
+        point = simulator.SimCounts(_counts(result, index))
         taken = getattr(experiment, "time_taken", None)
         point.sim_s = float(taken) if isinstance(taken, (int, float)) else None
         counts.append(point)
+    return counts
+
+
+def _counts(result: Any, index: int) -> dict[str, int]:
+    """Experiment ``index``'s counts keyed as ``Result.get_counts`` keys them (bits, registers
+    split by spaces), formatted in one pass: Qiskit's general formatter costs ~5 ms for a
+    12-qubit point of 1,024 shots, more than the simulation."""
+    experiment = result.results[index]
+    header = experiment.header if isinstance(experiment.header, dict) else {}
+    hex_counts = getattr(experiment.data, "counts", None)
+    slots = header.get("memory_slots")
+    if not isinstance(hex_counts, dict) or not isinstance(slots, int):
+        return dict(result.get_counts(index))
+    sizes = [int(size) for _, size in reversed(header.get("creg_sizes") or [])]
+    counts: dict[str, int] = {}
+    for key, value in hex_counts.items():
+        bits = format(int(key, 16), f"0{slots}b")
+        if len(sizes) > 1:
+            at, parts = 0, []
+            for size in sizes:
+                parts.append(bits[at:at + size])
+                at += size
+            bits = " ".join(parts)
+        counts[bits] = counts.get(bits, 0) + int(value)
     return counts
 
 
