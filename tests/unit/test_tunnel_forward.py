@@ -95,7 +95,7 @@ def started(opener) -> Iterator[LocalForwarder]:
         forwarder.close()
 
 
-def _wait(predicate, timeout: float = 5.0) -> bool:
+def _wait(predicate, timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate() and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -97,7 +97,7 @@ def test_all_endpoints_down_marks_the_provider_unhealthy():
         assert report["online_nodes"] == 0 and url in registry.nodes[0].offline_reason
 
 
-def _gone(pid: int, timeout_s: float = 15.0) -> bool:
+def _gone(pid: int, timeout_s: float = 60.0) -> bool:
     import os
     import time
 

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from bridge_helpers import GHZ3, MAX_QUBITS, MAX_SHOTS, TIMEOUT_S, ghz, slow_qasm
+from helpers import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -249,9 +250,7 @@ def test_timeout_is_504_and_frees_the_worker(bridge):
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda _: post(bridge, "/run-circuit", {"qasm": GHZ3, "shots": 10}), range(2)))
     assert [r.status_code for r in results] == [200, 200]
-    deadline = time.monotonic() + 30
-    while bridge.health()["restarts"] <= before and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: bridge.health()["restarts"] > before, 120, "the timed-out worker to be restarted")
     health = bridge.health()
     assert health["restarts"] == before + 1 and health["workers_available"] == 2
 
@@ -279,16 +278,12 @@ def test_queued_request_of_a_departed_client_is_dropped(bridge):
     before = bridge.health()
     with ThreadPoolExecutor(max_workers=2) as pool:
         slow = [pool.submit(post, bridge, "/run-circuit", {"qasm": slow_qasm(), "shots": 10}) for _ in range(2)]
-        deadline = time.monotonic() + 10
-        while bridge.health()["busy"] < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: bridge.health()["busy"] == 2, 120, "both workers to be busy")
         with pytest.raises(httpx.ReadTimeout):
             httpx.post(bridge.url + "/run-circuit", json={"qasm": GHZ3, "shots": 10}, headers=bridge.headers(),
                        timeout=httpx.Timeout(10, read=0.5))
         assert [f.result().status_code for f in slow] == [504, 504]
-    deadline = time.monotonic() + 30
-    while bridge.health()["workers_available"] < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: bridge.health()["workers_available"] == 2, 120, "both workers to be available again")
     after = bridge.health()
     assert after["jobs_dropped"] == before["jobs_dropped"] + 1
     assert after["jobs_completed"] == before["jobs_completed"] + 2  # the two slow ones only

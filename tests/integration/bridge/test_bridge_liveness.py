@@ -39,8 +39,9 @@ def _run_in_thread(registry) -> tuple[threading.Thread, dict]:  # type: ignore[n
 
 
 def test_sigstopped_bridge_among_two_is_detected_and_its_chunks_requeued(bridge_log_dir):
-    """Default settings (timeout_s=60, batches of up to 256 chunks): the run ends within
-    max(3x its normal time, normal + 30 s), where the old read timeout (60 s x chunks) meant hours."""
+    """Default settings (timeout_s=60, batches of up to 256 chunks): the run ends within minutes
+    (3x its normal time + 2 min, generous for a loaded machine) where the old read timeout
+    (60 s x chunks) meant hours."""
     bridges = [BridgeProcess(bridge_log_dir, "--workers", "1", name=f"live{i}").start() for i in range(2)]
     victim = bridges[1]
     try:
@@ -65,7 +66,7 @@ def test_sigstopped_bridge_among_two_is_detected_and_its_chunks_requeued(bridge_
             provider._post = freeze_victim_then_post
             started = time.monotonic()
             thread, box = _run_in_thread(registry)
-            deadline_s = max(3 * normal_s, normal_s + 30)
+            deadline_s = 3 * normal_s + 120
             thread.join(deadline_s)
             print(f"normal run {normal_s:.1f}s; with a frozen bridge {time.monotonic() - started:.1f}s")
             assert stopped.is_set(), "the frozen bridge was never asked"

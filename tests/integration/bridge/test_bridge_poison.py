@@ -4,11 +4,11 @@ a dead worker; custom_rest does not resend circuit-caused errors; other clients 
 from __future__ import annotations
 
 import threading
-import time
 
 import httpx
 import pytest
 from bridge_helpers import GHZ3
+from helpers import wait_for
 from qiskit import QuantumCircuit
 
 from qcos import ClusterBuilder, DistributedQVM
@@ -73,8 +73,11 @@ def test_a_valid_client_is_served_while_two_clients_loop_poison(bridge):
     threads = [threading.Thread(target=poisoner, args=(i,)) for i in range(2)] + [threading.Thread(target=honest)]
     for thread in threads:
         thread.start()
-    time.sleep(15)
-    stop.set()
+    try:  # poison keeps coming while the valid client makes its requests (however loaded the machine)
+        wait_for(lambda: len(valid) >= 20 and len(poison_statuses) >= 8, 240,
+                 "20 valid requests and 8 poison ones to be answered")
+    finally:
+        stop.set()
     for thread in threads:
         thread.join(timeout=180)
     assert valid and poison_statuses

@@ -6,12 +6,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from helpers import free_port
-from helpers.processes import descendants
+from helpers import free_port, wait_for
+from helpers.processes import cmdline, descendants
 from qiskit import QuantumCircuit
 
 from qcos.providers.cluster import ClusterBuilder
@@ -24,13 +23,6 @@ pytestmark = [pytest.mark.ssh, pytest.mark.slow]
 
 def _qcos(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "qcos", *args], capture_output=True, text=True, timeout=timeout)
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
 
 
 def test_deploy_status_run_and_stop(sshd, ssh_files: SSHClientFiles, tmp_path: Path) -> None:
@@ -51,9 +43,9 @@ def test_deploy_status_run_and_stop(sshd, ssh_files: SSHClientFiles, tmp_path: P
         # Detached: its own session, not a child of the sshd connection that started it.
         assert os.getsid(pid) == pid
         assert pid not in descendants(sshd.pid)
-        cmdline = _cmdline(pid)
-        assert "bridge serve" in cmdline and "--api-key-file" in cmdline
-        assert key not in cmdline  # the key is in a 0600 file, not on the command line ...
+        command = cmdline(pid)
+        assert "bridge serve" in command and "--api-key-file" in command
+        assert key not in command  # the key is in a 0600 file, not on the command line ...
         assert key not in Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")  # ... nor in env
         key_path = remote_dir / f"bridge-{port}.key"
         assert key_path.read_text().strip() == key
@@ -89,17 +81,14 @@ def test_deploy_status_run_and_stop(sshd, ssh_files: SSHClientFiles, tmp_path: P
         stopped = _qcos("bridge", "stop", "qcos-test", *where, timeout=60)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert "stopped" in stopped.stdout
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and "bridge serve" in _cmdline(pid):
-            time.sleep(0.1)
-        assert "bridge serve" not in _cmdline(pid)
+        wait_for(lambda: "bridge serve" not in cmdline(pid), 60, f"the bridge (pid {pid}) to stop")
         assert not (remote_dir / f"bridge-{port}.pid").exists()
         assert not key_path.exists()
 
         after = _qcos("bridge", "status", "qcos-test", *where, timeout=60)
         assert after.returncode == 1 and "not running" in after.stdout
     finally:
-        if "bridge serve" in _cmdline(pid):
+        if "bridge serve" in cmdline(pid):
             os.killpg(pid, 9)
 
 

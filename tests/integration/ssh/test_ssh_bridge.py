@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from helpers import wait_for
 from qiskit import QuantumCircuit
 from sample_circuits import ghz
 
@@ -70,9 +71,8 @@ def test_sshd_connection_killed_mid_run_reconnects_and_completes(
         killed_at: list[float] = []
 
         def kill_when_busy() -> None:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and tunnel.forwarder.accepted < 4:
-                time.sleep(0.02)
+            wait_for(lambda: tunnel.forwarder.accepted >= 4, 180, "4 connections through the tunnel",
+                     interval_s=0.02)
             time.sleep(0.1)  # chunks in flight
             killed.extend(kill_connection(sshd, tunnel.connection.client_port()))
             killed_at.append(time.monotonic())

@@ -9,14 +9,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-from helpers import free_port
+from helpers import free_port, wait_for
 
 from qcos.exceptions import TunnelError
 from qcos.tunnels.connection import SSHConnection
@@ -84,10 +83,7 @@ def test_forwards_bytes_both_ways_and_closes_cleanly(ssh_files: SSHClientFiles, 
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     # Clean shutdown: no forwarder, copy or monitor thread is left behind.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and _qcos_threads():
-        time.sleep(0.05)
-    assert _qcos_threads() == []
+    wait_for(lambda: not _qcos_threads(), 60, f"the tunnel's threads to end (left: {_qcos_threads()})")
 
 
 def _qcos_threads() -> list[str]:
@@ -240,9 +236,7 @@ def test_login_with_a_key_held_by_ssh_agent(sshd, tmp_path: Path, monkeypatch: p
     agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while not sock.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(sock.exists, 60, f"ssh-agent's socket {sock}")
         env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
         subprocess.run(["ssh-add", "-q", str(sshd.client_key)], env=env, check=True, timeout=30,
                        capture_output=True)
