@@ -6,6 +6,7 @@ Helpers (``skip_or_fail``, ``wait_for``, ``free_port``, the services) live in ``
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from helpers.services import SlurmService, SSHServer, start_slurm, start_sshd, stop_slurm, stop_sshd
@@ -48,6 +49,17 @@ def slurm_service() -> Iterator[SlurmService]:
     service = start_slurm()
     yield service
     stop_slurm(service)
+
+
+@pytest.fixture
+def faults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The Slurm tasks' test-fault folder (``fail-N``, ``hang-N``... files; the jobs inherit the environment)."""
+    from qcos.providers.slurm.task import FAULTS_ENV
+
+    folder = tmp_path / "faults"
+    folder.mkdir()
+    monkeypatch.setenv(FAULTS_ENV, str(folder))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ from qcos.providers.base import ShotTask
 from qcos.providers.cluster import ClusterBuilder
 from qcos.providers.slurm.executor import SlurmDispatcher, _split
 from qcos.providers.slurm.settings import SlurmSettings
-from qcos.providers.slurm.task import FAULTS_ENV
 from qcos.qvm import DistributedQVM
 
 
@@ -33,14 +32,6 @@ def dispatcher(tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[
     instance = SlurmDispatcher(settings)
     yield instance
     instance.close()
-
-
-@pytest.fixture
-def faults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "faults"
-    folder.mkdir()
-    monkeypatch.setenv(FAULTS_ENV, str(folder))
-    return folder
 
 
 def test_tasks_are_grouped_into_array_tasks(dispatcher: SlurmDispatcher) -> None:

@@ -1,8 +1,6 @@
-"""The executor switch of the Slurm integration tests and their fault folder (Slurm itself: tests/conftest.py)."""
+"""The executor switch of the Slurm integration tests (Slurm and the fault folder: tests/conftest.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -13,12 +11,3 @@ def executor_kind(request: pytest.FixtureRequest) -> str:
     if request.param == "slurm":
         request.getfixturevalue("slurm_service")
     return request.param
-
-
-@pytest.fixture
-def faults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The test-fault folder the tasks read (the jobs inherit the environment)."""
-    folder = tmp_path / "faults"
-    folder.mkdir()
-    monkeypatch.setenv("QCOS_SLURM_TEST_FAULTS", str(folder))
-    return folder
