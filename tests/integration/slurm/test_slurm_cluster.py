@@ -121,7 +121,7 @@ def test_cancelled_task_is_resubmitted_and_run_completes(
 def test_ctrl_c_cancels_submitted_jobs_and_keeps_finished_results(
     executor_kind: str, tmp_path: Path, faults: Path, sigint_handler: None
 ) -> None:
-    (faults / "hang-1").write_text("120")
+    (faults / "hang-1").write_text("280")  # hangs until cancelled: the others have that long to finish
     circuits = [basis_circuit(i) for i in range(60)]
     kwargs = slurm_kwargs(executor_kind, tmp_path / "run", n_nodes=3, circuits_per_task=20)
     registry = ClusterBuilder().add("slurm", **kwargs).build()
@@ -130,7 +130,7 @@ def test_ctrl_c_cancels_submitted_jobs_and_keeps_finished_results(
 
     def interrupt_when_others_finished() -> None:
         job_id = running_job_id(faults)
-        for _ in range(600):  # the two other array tasks finish while the third hangs
+        for _ in range(2400):  # the two other array tasks finish while the third hangs (<= 240 s)
             if provider.stats["chunks_done"] >= 40:
                 break
             threading.Event().wait(0.1)
@@ -167,6 +167,7 @@ def test_preempted_task_is_requeued_and_completes(slurm_service: SlurmService, t
     """submitit's Checkpointable path: USR2 (preemption) -> checkpoint -> scontrol requeue -> rerun."""
     (faults / "hang-1").write_text("120")
     kwargs = slurm_kwargs("slurm", tmp_path / "run", n_nodes=2, circuits_per_task=20)
+    requeued = threading.Event()
     with ClusterBuilder().add("slurm", **kwargs).build() as registry:
         def preempt() -> None:
             job_id = running_job_id(faults)
@@ -176,6 +177,7 @@ def test_preempted_task_is_requeued_and_completes(slurm_service: SlurmService, t
                 state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True,
                                        text=True, timeout=30).stdout.strip()
                 if state == "PENDING":
+                    requeued.set()
                     subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], timeout=30)
                     return
                 threading.Event().wait(0.2)
@@ -183,8 +185,9 @@ def test_preempted_task_is_requeued_and_completes(slurm_service: SlurmService, t
         thread = threading.Thread(target=preempt, daemon=True)
         thread.start()
         batch = _run(registry, [basis_circuit(i) for i in range(40)])
-        thread.join(timeout=5)
+        thread.join(timeout=60)
         stats = registry.providers[0].stats
+    assert requeued.is_set(), "the preempted array task was never requeued (it only ran out its hang)"
     _assert_exact(batch, 40)
     assert stats["sbatch_calls"] == 1 and stats["retries"] == 0 and stats["cancel_resubmits"] == 0
 
