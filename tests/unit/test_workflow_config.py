@@ -44,7 +44,7 @@ def test_defaults_are_filled() -> None:
         ({"seed": 1}, "config: 'circuits' is a required key"),
         ({"circuits": GHZ, "transpile": {"optimisation_level": 2}}, "did you mean 'optimization_level'?"),
         ({"circuits": GHZ, "cluster": [{"provider": "local_cpuu"}]}, "config: cluster[0].provider: unknown provider 'local_cpuu'; registered:"),
-        ({"circuits": GHZ, "cluster": [{"provider": "local_cpu", "nodes": 2}]}, "allowed keys: provider, n_nodes"),
+        ({"circuits": GHZ, "cluster": [{"provider": "local_cpu", "nodes": 2}]}, "valid arguments: n_nodes (default: 1)"),
         ({"circuits": GHZ, "experiment": "a/b"}, "config: experiment: 'a/b' does not match"),
         ({"circuits": GHZ, "experiment": "demo\n"}, "config: experiment: 'demo\\n' does not match"),
         ({"circuits": GHZ, "dispatch": {"chunk_shots": "lots"}}, "config: dispatch.chunk_shots: 'lots' is not one of ['auto']"),

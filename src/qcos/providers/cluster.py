@@ -272,17 +272,23 @@ def accepted_arguments(provider_cls: type[NodeProvider]) -> dict[str, inspect.Pa
     return {n: p for n, p in parameters.items() if n != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
 
-def _check_kwargs(name: str, provider_cls: type[NodeProvider], kwargs: Mapping[str, Any]) -> None:
-    """Reject kwargs ``build_nodes`` does not take, listing the ones it does."""
+def argument_problem(name: str, provider_cls: type[NodeProvider], kwargs: Mapping[str, Any]) -> str | None:
+    """Why ``kwargs`` do not fit provider ``name``'s ``build_nodes`` (listing the valid ones), or None."""
     valid = accepted_arguments(provider_cls)
     if valid is None:
-        return
-    unknown = sorted(set(kwargs) - set(valid))
-    if unknown:
-        lines = [f"  - {n}" + ("" if p.default is p.empty else f" (default: {p.default!r})") for n, p in valid.items()]
-        raise ClusterBuildError(
-            f"provider {name!r}: unknown argument(s) {unknown}. Valid arguments are:\n" + "\n".join(lines)
-        )
+        return None
+    unknown = [key for key in kwargs if key not in valid]
+    if not unknown:
+        return None
+    listed = ", ".join(n + ("" if p.default is p.empty else f" (default: {p.default!r})") for n, p in valid.items())
+    return f"unknown argument(s) {unknown} for provider {name!r}; valid arguments: {listed}"
+
+
+def _check_kwargs(name: str, provider_cls: type[NodeProvider], kwargs: Mapping[str, Any]) -> None:
+    """Reject kwargs ``build_nodes`` does not take, listing the ones it does."""
+    problem = argument_problem(name, provider_cls, kwargs)
+    if problem is not None:
+        raise ClusterBuildError(problem)
 
 
 def mask_secrets(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -293,7 +299,11 @@ def mask_secrets(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_cluster_config(entries: Any, *, where: str = "cluster") -> ClusterBuilder:
-    """Turn a list of ``{provider: NAME, ...kwargs}`` mappings into a ClusterBuilder."""
+    """Turn a list of ``{provider: NAME, ...kwargs}`` mappings into a ClusterBuilder.
+
+    Every entry is checked without building anything: a known provider that imports, and
+    arguments its ``build_nodes`` takes; ConfigError names the entry (``where[1].provider``).
+    """
     if not isinstance(entries, (list, tuple)) or not entries:
         raise ConfigError(f"{where}: expected a non-empty list of {{provider: NAME, ...}} entries, got {entries!r}")
     builder = ClusterBuilder()
@@ -303,8 +313,15 @@ def load_cluster_config(entries: Any, *, where: str = "cluster") -> ClusterBuild
             raise ConfigError(f"{where}[{index}]: expected a mapping with a 'provider' key, got {entry!r}")
         kwargs = dict(entry)
         name = kwargs.pop("provider")
-        if name not in known:
+        if not isinstance(name, str) or name not in known:
             raise ConfigError(f"{where}[{index}].provider: unknown provider {name!r}; registered: {', '.join(known)}")
+        try:
+            provider_cls = NodeProviderRegistry.get(name)
+        except QcosError as error:
+            raise ConfigError(f"{where}[{index}].provider: {error}") from error
+        problem = argument_problem(name, provider_cls, kwargs)
+        if problem is not None:
+            raise ConfigError(f"{where}[{index}]: {problem}")
         builder.add(name, **kwargs)
     return builder
 

@@ -17,8 +17,8 @@ from jsonschema.protocols import Validator
 from qcos.circuits.families import FAMILIES
 from qcos.circuits.noise import parse_noise
 from qcos.circuits.sweep import CircuitSpec, expand_sweeps
-from qcos.exceptions import ConfigError, QcosError
-from qcos.providers.cluster import accepted_arguments, read_cluster_file
+from qcos.exceptions import ConfigError
+from qcos.providers.cluster import load_cluster_config, read_cluster_file
 
 logger = logging.getLogger(__name__)
 
@@ -149,24 +149,4 @@ def _read_cluster_file(path: Path) -> list[dict[str, Any]]:
 
 def check_cluster(entries: Sequence[Mapping[str, Any]], *, where: str = "config: cluster") -> None:
     """Provider names and their ``build_nodes`` arguments, checked without building anything."""
-    from qcos.providers.registry import NodeProviderRegistry
-
-    known = NodeProviderRegistry.names()
-    for index, entry in enumerate(entries):
-        name = entry.get("provider")
-        if not isinstance(name, str) or name not in known:
-            raise ConfigError(f"{where}[{index}].provider: unknown provider {name!r}; registered: {', '.join(known)}")
-        try:
-            provider_cls = NodeProviderRegistry.get(name)
-        except QcosError as error:
-            raise ConfigError(f"{where}[{index}].provider: {error}") from error
-        kwargs = {k: v for k, v in entry.items() if k != "provider"}
-        valid = accepted_arguments(provider_cls)
-        if valid is None:
-            continue
-        unknown = [k for k in kwargs if k not in valid]
-        if unknown:
-            raise ConfigError(
-                f"{where}[{index}]: unknown key(s) {', '.join(map(repr, unknown))} for provider {name!r}; "
-                f"allowed keys: provider, {', '.join(valid)}"
-            )
+    load_cluster_config(entries, where=where)
