@@ -124,3 +124,21 @@ def test_invalid_counts_in_a_run_are_rerun_elsewhere_and_the_reason_is_kept() ->
                 DistributedQVM(registry, shots=200, seed=1).run(ghz(3))
     finally:
         NodeProviderRegistry.unregister("short_counts")
+
+
+def test_one_admission_rule_for_the_qvm_and_the_workers() -> None:
+    from qiskit import QuantumCircuit
+    from qiskit.circuit import Parameter
+
+    from qcos.circuits.admission import admission_problem
+
+    unmeasured = QuantumCircuit(2)
+    assert "measures nothing" in (admission_problem(unmeasured) or "")
+    theta = Parameter("theta")
+    parametric = QuantumCircuit(1, 1)
+    parametric.rx(theta, 0)
+    parametric.measure(0, 0)
+    assert "unbound parameters (theta)" in (admission_problem(parametric) or "")
+    assert admission_problem(parametric, parametric=True) is None
+    assert "4 qubits but at most 3" in (admission_problem(ghz(4), max_qubits=3) or "")
+    assert admission_problem(ghz(4), max_qubits=0) is None

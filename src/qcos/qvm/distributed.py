@@ -12,6 +12,7 @@ from typing import Any
 from qiskit import QuantumCircuit
 
 from qcos.checks import require_int
+from qcos.circuits.admission import admission_problem
 from qcos.circuits.noise import RUN_OPTION_KEY, NoiseSpec, parse_noise
 from qcos.circuits.qasm import loads as load_qasm
 from qcos.circuits.seeds import circuit_keys, derive_seed, new_run_seed
@@ -547,9 +548,9 @@ def _spread(outcomes: list[TaskOutcome], group: list[int], outcome: Outcome, wra
 def _as_sweep(sweep: Sweep, index: int) -> Sweep:
     if not isinstance(sweep, Sweep):
         raise QcosError(f"sweep #{index}: expected a qcos.qvm.sweeps.Sweep, got {type(sweep).__name__}")
-    if sweep.circuit.num_clbits == 0:
-        raise QcosError(f"sweep #{index} ({sweep.circuit.name!r}) measures nothing: add measurements, "
-                        "e.g. circuit.measure_all()")
+    problem = admission_problem(sweep.circuit, parametric=True)
+    if problem is not None:
+        raise QcosError(f"sweep #{index} ({sweep.circuit.name!r}): {problem}")
     return Sweep.of(sweep.circuit, sweep.values, sweep.key)
 
 
@@ -569,13 +570,9 @@ def _as_circuit(circuit: QuantumCircuit | str, index: int) -> QuantumCircuit:
         circuit = load_qasm(circuit, source=f"circuit #{index}")
     if not isinstance(circuit, QuantumCircuit):
         raise QcosError(f"circuit #{index}: expected a QuantumCircuit or OpenQASM text, got {type(circuit).__name__}")
-    if circuit.num_clbits == 0:
-        raise QcosError(
-            f"circuit #{index} ({circuit.name!r}) measures nothing: add measurements, e.g. circuit.measure_all()"
-        )
-    if circuit.parameters:
-        names = ", ".join(sorted(p.name for p in circuit.parameters))
-        raise QcosError(f"circuit #{index} ({circuit.name!r}) has unbound parameters ({names}): assign_parameters() first")
+    problem = admission_problem(circuit)
+    if problem is not None:
+        raise QcosError(f"circuit #{index} ({circuit.name!r}): {problem}")
     return circuit
 
 

@@ -195,19 +195,14 @@ class Runner:
         return parse_noise(spec, where="run options: noise") if spec else None
 
     def _check(self, circuit: Any, parameters: ParameterTable | None = None) -> str | None:
-        limit = self.limits.max_qubits
-        if limit and circuit.num_qubits > limit:
-            return f"the circuit has {circuit.num_qubits} qubits but this worker takes at most {limit}"
-        if circuit.num_clbits == 0:
-            return "the circuit measures nothing: add measurements (e.g. `c = measure q;`)"
-        if parameters is not None:
+        from qcos.circuits.admission import admission_problem
+
+        problem = admission_problem(circuit, max_qubits=self.limits.max_qubits, parametric=parameters is not None)
+        if problem is None and parameters is not None:
             expected = sorted(str(p) for p in circuit.parameters)
             if expected != sorted(parameters.names):
                 return f"the parameter table names {sorted(parameters.names)} but the circuit has {expected}"
-        elif circuit.parameters:
-            names = ", ".join(sorted(p.name for p in circuit.parameters))
-            return f"the circuit has unbound input parameters ({names}); bind them before sending"
-        return None
+        return problem
 
     def _too_big(self, stage: str) -> str:
         if self.memory_mb:
