@@ -62,31 +62,21 @@ def test_batch_of_circuits_runs_as_job_arrays(executor_kind: str, tmp_path: Path
         assert all(state == "COMPLETED" for _, state in rows), rows
 
 
-def test_failed_task_is_retried_and_others_keep_results(executor_kind: str, tmp_path: Path, faults: Path) -> None:
-    (faults / "fail-1").write_text("")
+@pytest.mark.parametrize("fault", ["fail-1", "truncate-1"], ids=["task-raises", "result-file-truncated"])
+def test_failed_task_is_retried_and_others_keep_results(
+    executor_kind: str, tmp_path: Path, faults: Path, fault: str
+) -> None:
+    """A task that raises, or leaves half a result pickle (node died mid-write), is retried alone;
+    the other tasks' results are kept and the run never hangs."""
+    (faults / fault).write_text("")
     kwargs = slurm_kwargs(executor_kind, tmp_path / "run", n_nodes=2, circuits_per_task=20)
     with ClusterBuilder().add("slurm", **kwargs).build() as registry:
         batch = _run(registry, [basis_circuit(i) for i in range(60)])
         stats = registry.providers[0].stats
     _assert_exact(batch, 60)
-    assert (faults / "claimed.fail-1").exists()
+    assert (faults / f"claimed.{fault}").exists()
     assert stats["retries"] == 1
     assert stats["array_tasks"] == 3 + 1  # only the failed task ran again
-    assert stats["chunks_done"] == 60 and stats["chunks_failed"] == 0
-
-
-def test_truncated_result_file_fails_that_task_which_is_retried(
-    executor_kind: str, tmp_path: Path, faults: Path
-) -> None:
-    """A task that leaves half a result pickle (node died mid-write) is retried; the run never hangs."""
-    (faults / "truncate-1").write_text("")
-    kwargs = slurm_kwargs(executor_kind, tmp_path / "run", n_nodes=2, circuits_per_task=20)
-    with ClusterBuilder().add("slurm", **kwargs).build() as registry:
-        batch = _run(registry, [basis_circuit(i) for i in range(60)])
-        stats = registry.providers[0].stats
-    _assert_exact(batch, 60)
-    assert (faults / "claimed.truncate-1").exists()
-    assert stats["retries"] == 1 and stats["array_tasks"] == 3 + 1
     assert stats["chunks_done"] == 60 and stats["chunks_failed"] == 0
 
 
