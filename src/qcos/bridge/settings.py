@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qcos.checks import require_int
 from qcos.exceptions import ConfigError
 from qcos.providers.keys import read_key_file
 
@@ -79,9 +80,7 @@ class BridgeSettings:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be between 0 and 65535, got {self.port}")
         for name in ("max_qubits", "max_shots", "max_body_bytes", "max_batch", "max_queue", "max_connections"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+            require_int(name, getattr(self, name), error=ConfigError)
         if self.workers < 0:
             raise ConfigError(f"workers must be >= 1 (or 0 for the default), got {self.workers}")
         if self.workers == 0:
@@ -89,11 +88,9 @@ class BridgeSettings:
         for name in ("timeout_s", "body_timeout_s", "header_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)}")
-        if self.worker_memory_mb is not None and (
-            isinstance(self.worker_memory_mb, bool) or not isinstance(self.worker_memory_mb, int)
-            or self.worker_memory_mb < 0
-        ):
-            raise ConfigError(f"worker_memory_mb must be an integer >= 0 (0: no limit), got {self.worker_memory_mb!r}")
+        if self.worker_memory_mb is not None:
+            require_int("worker_memory_mb", self.worker_memory_mb, minimum=0, error=ConfigError,
+                        what="an integer >= 0 (0: no limit)")
         if self.api_key is not None:
             check_api_key(self.api_key, "api_key")
         if self.api_key is None and not self.insecure_no_auth and not is_loopback(self.host):

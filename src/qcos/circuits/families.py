@@ -160,6 +160,11 @@ def build_qasm(params: Mapping[str, Any], seed: int) -> QuantumCircuit:
 
 _QUBITS = Param("int", "q", minimum=1, help="number of qubits")
 
+
+def _instances(help: str) -> Param:
+    """The ``instances`` key of a seeded family: circuits per sweep point (expansion only, never swept)."""
+    return Param("int", "i", required=False, default=1, minimum=1, sweep=False, help=help)
+
 _FAMILIES: dict[str, Family] = {
     "ghz": Family("ghz", {"qubits": _QUBITS}, build_ghz, "GHZ state preparation"),
     "qft": Family("qft", {"qubits": _QUBITS}, build_qft, "quantum Fourier transform"),
@@ -170,8 +175,7 @@ _FAMILIES: dict[str, Family] = {
             "depth": Param("int", "d", minimum=1, help="layers of random gates"),
             "density": Param("float", "x", required=False, default=0.5, minimum=0.0, maximum=1.0,
                              help="probability that a qubit pair of a layer gets a two-qubit gate (0-1)"),
-            "instances": Param("int", "i", required=False, default=1, minimum=1, sweep=False,
-                               help="independent random circuits per point"),
+            "instances": _instances("independent random circuits per point"),
         },
         build_random,
         "seeded layered random circuits with a two-qubit gate density",
@@ -183,8 +187,7 @@ _FAMILIES: dict[str, Family] = {
             "qubits": Param("int", "q", minimum=2, help="width (and default depth) of the model circuit"),
             "depth": Param("int", "d", required=False, default=None, minimum=1,
                            help="layers of SU(4) blocks (default: qubits, the square QV circuit)"),
-            "instances": Param("int", "i", required=False, default=1, minimum=1, sweep=False,
-                               help="independent model circuits per point (QV needs many, e.g. 100)"),
+            "instances": _instances("independent model circuits per point (QV needs many, e.g. 100)"),
         },
         build_qv,
         "quantum-volume model circuits",

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from qcos.checks import require_int
 from qcos.exceptions import NodeExecutionError
 from qcos.providers.spec import NodeType, QPUNodeSpec
 
@@ -69,8 +70,7 @@ def build_rest_nodes(
         )
     if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
         raise ValueError("api_key must be a non-empty string (or None for an open endpoint)")
-    if isinstance(max_qubits, bool) or not isinstance(max_qubits, int) or max_qubits < 1:
-        raise ValueError(f"max_qubits must be a positive integer, got {max_qubits!r}")
+    require_int("max_qubits", max_qubits)
     if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
         raise ValueError(f"tags must be a list of strings, got {tags!r}")
     urls = [normalize_endpoint(e) for e in endpoints]

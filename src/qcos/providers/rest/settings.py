@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, fields
 
+from qcos.checks import require_int
 from qcos.providers.liveness import DEFAULT_LIVENESS_S
 from qcos.providers.rest.endpoints import normalize_endpoint
 
@@ -40,8 +41,7 @@ class RestSettings:
     def __post_init__(self) -> None:
         if not _is_number(self.timeout_s) or not self.timeout_s > 0:
             raise ValueError(f"timeout_s must be a positive number of seconds, got {self.timeout_s!r}")
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or not 0 <= self.retries <= 20:
-            raise ValueError(f"retries must be an integer from 0 to 20, got {self.retries!r}")
+        require_int("retries", self.retries, minimum=0, maximum=20)
         if not _is_number(self.backoff_s) or self.backoff_s < 0:
             raise ValueError(f"backoff_s must be a number >= 0, got {self.backoff_s!r}")
         if not isinstance(self.verify, (bool, str)):
@@ -50,8 +50,7 @@ class RestSettings:
             normalize_endpoint(self.proxy)
         if self.batch is not None and not isinstance(self.batch, bool):
             raise ValueError(f"batch must be True, False or None (auto), got {self.batch!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        require_int("batch_size", self.batch_size)
         if self.liveness_s is not None and (not _is_number(self.liveness_s) or not self.liveness_s > 0):
             raise ValueError(f"liveness_s must be a positive number of seconds or None (off), got {self.liveness_s!r}")
         object.__setattr__(self, "timeout_s", float(self.timeout_s))
