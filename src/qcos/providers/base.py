@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -115,13 +115,14 @@ class NodeProvider(ABC):
         re-run elsewhere). Raising fails the whole batch on this node.
         """
         seeded = accepts_seed(type(self).execute)
+        execute: Callable[..., Counts | None] = self.execute  # an override may take a keyword-only seed
         outcomes: list[TaskOutcome] = []
         for task in tasks:
             try:
                 if seeded:
-                    counts = self.execute(task.circuit, task.shots, node_spec, seed=task.seed)  # type: ignore[call-arg]
+                    counts = execute(task.circuit, task.shots, node_spec, seed=task.seed)
                 else:
-                    counts = self.execute(task.circuit, task.shots, node_spec)
+                    counts = execute(task.circuit, task.shots, node_spec)
             except NotImplementedError:
                 counts = None
             outcomes.append(counts)

@@ -16,6 +16,7 @@ from qcos.circuits.admission import admission_problem
 from qcos.circuits.noise import RUN_OPTION_KEY, NoiseSpec, parse_noise
 from qcos.circuits.qasm import loads as load_qasm
 from qcos.circuits.seeds import circuit_keys, derive_seed, new_run_seed
+from qcos.counts import Counts
 from qcos.exceptions import (
     CircuitError,
     DispatchError,
@@ -52,7 +53,7 @@ DEFAULT_CHUNK_SHOTS: ChunkShots = AUTO
 #: What per-run caches are keyed by: a circuit's index, or ("sweep", i) for a sweep's circuit.
 _Slot = int | tuple[str, int]
 
-_AER_OPTION_NAMES = frozenset(simulator.AerSimulator._default_options().__dict__)
+_AER_OPTION_NAMES = simulator.option_names()
 
 
 class DistributedQVM:
@@ -171,7 +172,7 @@ class DistributedQVM:
 
     def _run_batch(
         self,
-        circuits: Sequence[QuantumCircuit | str],
+        given: Sequence[QuantumCircuit | str],
         shots: int | None,
         seed: int | None,
         *,
@@ -179,7 +180,7 @@ class DistributedQVM:
         store: ChunkStore | None,
     ) -> BatchResult:
         started = time.perf_counter()
-        circuits = [_as_circuit(c, i) for i, c in enumerate(circuits)]
+        circuits = [_as_circuit(c, i) for i, c in enumerate(given)]
         if not circuits:
             raise QcosError("run_batch: no circuits given")
         shots = self.shots if shots is None else _positive_int("shots", shots)
@@ -353,7 +354,7 @@ class DistributedQVM:
         """This run's built-in Aer executor: circuits prepared once per target, on the provider's workers if any."""
         outcomes: list[TaskOutcome] = [None] * len(tasks)
         options = {k: v for k, v in node.options.items() if k in _AER_OPTION_NAMES} | self.options
-        wrap = FallbackCounts if declined else dict
+        wrap: type[Counts] = FallbackCounts if declined else dict
         prepared: dict[int, QuantumCircuit] = {}
         points = [i for i, task in enumerate(tasks) if task.circuit_index in self._points]
         for i, task in enumerate(tasks):
@@ -374,7 +375,8 @@ class DistributedQVM:
             parametric = self._group_chunks(tasks, groups, options, run_options, outcomes)
             done = pool.run(chunks + [chunk for _, chunk in parametric], timeout_s=timeout or None)
             for i, outcome in zip(prepared, done, strict=False):
-                outcomes[i] = _wrap(wrap, outcome.counts) if outcome.ok else _chunk_error(node.node_id, outcome)
+                outcomes[i] = (_wrap(wrap, outcome.counts) if outcome.ok and outcome.counts is not None
+                               else _chunk_error(node.node_id, outcome))
             for (group, _), outcome in zip(parametric, done[len(chunks):], strict=True):
                 _spread(outcomes, group, outcome, wrap, node.node_id)
             return outcomes
@@ -418,7 +420,7 @@ class DistributedQVM:
         return chunks
 
     def _run_group_here(self, node: QPUNodeSpec, tasks: Sequence[ShotTask], group: list[int],
-                        options: Mapping[str, Any], wrap: type, outcomes: list[TaskOutcome]) -> None:
+                        options: Mapping[str, Any], wrap: type[Counts], outcomes: list[TaskOutcome]) -> None:
         """Run a group of sweep points in this process (no worker pool): one Aer call."""
         first = tasks[group[0]]
         sweep = self._points[first.circuit_index].sweep
@@ -466,8 +468,10 @@ class DistributedQVM:
                 self._prepared[key] = prepared
         return prepared
 
-    def _assemble(self, circuits, keys, plans, shots, run_seed, records, wall) -> list[QVMResult]:  # type: ignore[no-untyped-def]
-        by_circuit: dict[int, list] = {}
+    def _assemble(self, circuits: Sequence[QuantumCircuit], keys: Sequence[str], plans: Sequence[ChunkPlan],
+                  shots: int, run_seed: int, records: Mapping[tuple[int, int], ChunkRecord],
+                  wall: float) -> list[QVMResult]:
+        by_circuit: dict[int, list[ChunkRecord]] = {}
         for (circuit_index, _), record in records.items():
             by_circuit.setdefault(circuit_index, []).append(record)
         results = []
@@ -477,6 +481,7 @@ class DistributedQVM:
             for chunk in chunks:
                 for outcome, count in chunk.counts.items():
                     merged[outcome] = merged.get(outcome, 0) + count
+            sim_times = [c.sim_s for c in chunks if c.sim_s is not None]
             results.append(
                 QVMResult(
                     name=circuit.name,
@@ -489,8 +494,7 @@ class DistributedQVM:
                         "transpile_s": self._transpile_s.get(index, 0.0),
                         "execute_s": sum(c.duration_s for c in chunks),
                         # Aer's per-experiment time summed over chunks: no start-up, no transfer
-                        **({"simulate_s": sum(c.sim_s for c in chunks)}
-                           if chunks and all(c.sim_s is not None for c in chunks) else {}),
+                        **({"simulate_s": sum(sim_times)} if chunks and len(sim_times) == len(chunks) else {}),
                         "wall_s": wall,
                     },
                     metadata={"mode": self.mode.value, "key": keys[index], "requested_shots": shots,
@@ -534,7 +538,8 @@ def _raise_failed(outcome: SchedulerOutcome, names: Sequence[str], total: int, b
     )
 
 
-def _spread(outcomes: list[TaskOutcome], group: list[int], outcome: Outcome, wrap: type, node_id: str) -> None:
+def _spread(outcomes: list[TaskOutcome], group: list[int], outcome: Outcome, wrap: type[Counts],
+            node_id: str) -> None:
     """A parametric chunk's outcome back onto its points' tasks."""
     if outcome.ok and outcome.points is not None:
         for i, counts in zip(group, outcome.points, strict=True):
@@ -554,14 +559,13 @@ def _as_sweep(sweep: Sweep, index: int) -> Sweep:
     return Sweep.of(sweep.circuit, sweep.values, sweep.key)
 
 
-def _wrap(kind: type, counts: Mapping[str, int]) -> dict[str, int]:
+def _wrap(kind: type[Counts], counts: Mapping[str, int]) -> Counts:
     """Counts as ``kind`` (dict or FallbackCounts), keeping Aer's ``sim_s`` when it came with them."""
-    wrapped = kind(counts)
     sim_s = getattr(counts, "sim_s", None)
-    if sim_s is not None:
-        if kind is dict:
-            wrapped = simulator.SimCounts(wrapped)
-        wrapped.sim_s = sim_s
+    if sim_s is None:
+        return kind(counts)
+    wrapped = FallbackCounts(counts) if kind is FallbackCounts else simulator.SimCounts(counts)
+    wrapped.sim_s = sim_s
     return wrapped
 
 

@@ -12,6 +12,8 @@ from qcos.counts import Counts
 class FallbackCounts(dict[str, int]):
     """Counts the built-in Aer executor produced after a provider declined the chunk."""
 
+    sim_s: float | None = None  # Aer's own time, as on qcos.workers.simulator.SimCounts
+
 
 @dataclass(frozen=True)
 class ChunkRecord:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from qcos.exceptions import CircuitError, NodeExecutionError
@@ -165,13 +166,13 @@ class ChunkScheduler:
         timeout = handle.spec.options.get("chunk_timeout_s", self._timeout_s)
         if not timeout:
             return self._runner(handle, tasks)
-        box: dict[str, object] = {}
+        answer: Future[list[TaskOutcome]] = Future()
 
         def target() -> None:
             try:
-                box["value"] = self._runner(handle, tasks)
+                answer.set_result(self._runner(handle, tasks))
             except BaseException as error:
-                box["error"] = error
+                answer.set_exception(error)
 
         thread = threading.Thread(target=target, daemon=True, name=f"qcos-call-{handle.spec.node_id}")
         thread.start()
@@ -180,9 +181,7 @@ class ChunkScheduler:
             raise NodeExecutionError(
                 handle.spec.node_id, f"timed out after {float(timeout) * len(tasks):.1f}s on {len(tasks)} chunk(s)"
             )
-        if "error" in box:
-            raise box["error"]  # type: ignore[misc]
-        return box["value"]  # type: ignore[return-value]
+        return answer.result()  # the runner's outcomes, or what it raised
 
     def _complete(self, handle: NodeHandle, batch: list[Chunk], outcomes: list[TaskOutcome], elapsed: float) -> None:
         node_id = handle.spec.node_id

@@ -94,8 +94,9 @@ def caused_by(error: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
-def _one_line(text: str, limit: int = 500) -> str:
-    text = " ".join(str(text).split())
+def _one_line(value: object, limit: int = 500) -> str:
+    """``value`` as text on one line, at most ``limit`` characters."""
+    text = " ".join(str(value).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -68,9 +68,14 @@ def _value_key(value: Any) -> str:
     return f"{type(value).__name__}:{hashlib.blake2b(text.encode(), digest_size=12).hexdigest()}"
 
 
+def option_names() -> frozenset[str]:
+    """The names of AerSimulator's run options."""
+    return frozenset(AerSimulator._default_options().__dict__)
+
+
 def validate_options(options: Mapping[str, Any], *, where: str = "aer_options") -> dict[str, Any]:
     """Check option names against AerSimulator's, listing the valid ones on error."""
-    valid = set(AerSimulator._default_options().__dict__)
+    valid = option_names()
     unknown = sorted(set(options) - valid)
     if unknown:
         raise ProviderError(
