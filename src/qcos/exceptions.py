@@ -107,6 +107,21 @@ class SlurmError(QcosError):
     """Slurm rejected a submission or a job failed beyond its retries."""
 
 
+class SlurmConfigError(ProviderError, ValueError):
+    """Slurm dispatch settings are invalid (also a ``ValueError``, as build_nodes requires)."""
+
+    retry = RetryDecision.NEVER
+
+
+class GPUUnavailableError(SlurmError):
+    """A Slurm task was asked to run Aer on a GPU that its node's Aer build cannot use.
+
+    Running it again cannot help: every attempt of that task runs in the same environment.
+    """
+
+    retry = RetryDecision.NEVER
+
+
 class DispatchError(QcosError):
     """Some chunks could not run anywhere; ``partial`` holds what did complete."""
 

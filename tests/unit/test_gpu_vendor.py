@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from qcos.exceptions import GPUUnavailableError
 from qcos.gpuvendor import AMD, NVIDIA, detect_vendor, install_hint
-from qcos.providers.slurm.task import ChunkRunner, ChunkSpec, GPUUnavailableError
+from qcos.providers.slurm.task import ChunkRunner, ChunkSpec
 from qcos.workers import simulator
 
 

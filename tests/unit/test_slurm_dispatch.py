@@ -11,7 +11,8 @@ from sample_circuits import basis
 from qcos.exceptions import NodeExecutionError
 from qcos.providers.base import ShotTask
 from qcos.providers.cluster import ClusterBuilder
-from qcos.providers.slurm.executor import SlurmDispatcher, _split
+from qcos.providers.slurm.executor import SlurmDispatcher
+from qcos.providers.slurm.jobs import split_groups
 from qcos.providers.slurm.settings import SlurmSettings
 from qcos.qvm import DistributedQVM
 
@@ -43,21 +44,21 @@ def test_tasks_are_grouped_into_array_tasks(dispatcher: SlurmDispatcher) -> None
 
 def test_split_is_balanced_and_ordered() -> None:
     entries = [(None, i) for i in range(101)]
-    groups = _split(entries, list(range(101)), 50)  # type: ignore[arg-type]
+    groups = split_groups(entries, list(range(101)), 50)  # type: ignore[arg-type]
     assert [len(g.specs) for g in groups] == [34, 34, 33]
     assert [s for g in groups for s in g.specs] == list(range(101))
-    assert _split([], [], 5) == []
+    assert split_groups([], [], 5) == []
 
 
 def test_expensive_chunks_get_array_tasks_of_their_own() -> None:
     """Three wide one-chunk circuits run as three tasks at once; cheap ones stay in one task."""
     entries = [(None, i) for i in range(3)]
-    wide = _split(entries, [0, 1, 2], 50, works=[600.0] * 3, slots=8)  # type: ignore[arg-type]
+    wide = split_groups(entries, [0, 1, 2], 50, works=[600.0] * 3, slots=8)  # type: ignore[arg-type]
     assert [len(g.specs) for g in wide] == [1, 1, 1]
-    assert len(_split(entries, [0, 1, 2], 50, works=[0.01] * 3, slots=8)) == 1  # type: ignore[arg-type]
-    assert len(_split(entries, [0, 1, 2], 50, works=[600.0] * 3, slots=2)) == 2  # type: ignore[arg-type]
+    assert len(split_groups(entries, [0, 1, 2], 50, works=[0.01] * 3, slots=8)) == 1  # type: ignore[arg-type]
+    assert len(split_groups(entries, [0, 1, 2], 50, works=[600.0] * 3, slots=2)) == 2  # type: ignore[arg-type]
     many = [(None, i) for i in range(120)]
-    assert len(_split(many, list(range(120)), 50, works=[1.0] * 120, slots=8)) == 3  # type: ignore[arg-type]
+    assert len(split_groups(many, list(range(120)), 50, works=[1.0] * 120, slots=8)) == 3  # type: ignore[arg-type]
 
 
 def test_chunk_work_estimates_follow_the_cost_of_a_shot() -> None:
@@ -170,3 +171,20 @@ def test_slurm_nodes_reproduce_local_cpu_counts_for_the_same_seed(tmp_path: Path
         on_slurm = DistributedQVM(slurm, shots=2000, seed=42, chunk_shots=1000, progress=False).run_batch(circuits)
         on_local = DistributedQVM(local, shots=2000, seed=42, chunk_shots=1000, progress=False).run_batch(circuits)
     assert [r.counts for r in on_slurm] == [r.counts for r in on_local]
+
+
+def test_a_failure_that_no_retry_can_fix_is_not_retried_across_processes(tmp_path: Path) -> None:
+    """On the local executor the task runs in another process: its typed decision survives the result pickle."""
+    from qcos.workers import simulator
+
+    if simulator.gpu_status()[0]:
+        pytest.skip("this machine has a GPU-enabled Aer")
+    settings = SlurmSettings(executor="local", folder=str(tmp_path), aer_device="GPU", gather_s=0.05,
+                             circuits_per_task=10, max_retries=2)
+    dispatcher = SlurmDispatcher(settings)
+    try:
+        outcomes = dispatcher.run(_tasks(3))
+    finally:
+        dispatcher.close()
+    assert all(isinstance(o, NodeExecutionError) and "GPUUnavailableError" in str(o) for o in outcomes)
+    assert dispatcher.stats.retries == 0 and dispatcher.stats.array_tasks == 1

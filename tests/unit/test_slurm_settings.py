@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from qcos.exceptions import ClusterBuildError, ProviderError
+from qcos.exceptions import ClusterBuildError, ProviderError, SlurmConfigError
 from qcos.providers.cluster import ClusterBuilder
 from qcos.providers.lumi import LUMI_SETUP, LumiAMDGPUProvider
 from qcos.providers.registry import NodeProviderRegistry
 from qcos.providers.slurm.provider import SlurmProvider
-from qcos.providers.slurm.settings import SlurmConfigError, SlurmSettings
+from qcos.providers.slurm.settings import SlurmSettings
 from qcos.workers import simulator
 
 
@@ -157,3 +157,67 @@ def test_max_array_size_comes_from_scontrol_show_config() -> None:
     text = "Configuration data as of ...\nMaxArraySize            = 1001\nMaxJobCount             = 10000\n"
     assert parse_max_array_size(text) == 1001
     assert parse_max_array_size("MaxJobCount = 5\n") is None
+
+
+def test_the_submitit_parameter_list_matches_the_installed_submitit() -> None:
+    from submitit.slurm import (
+        slurm as submitit_slurm,  # private, used here only to guard our copy against drift
+    )
+
+    from qcos.providers.slurm.sbatch import SUBMITIT_SLURM_PARAMETERS
+
+    assert dict(SUBMITIT_SLURM_PARAMETERS) == submitit_slurm._get_default_parameters()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"partition": "gpu", "account": "proj42", "time_min": 45, "mem_gb": 16, "gres": "gpu:1",
+         "setup": ["module load cuda"], "slurm_extra": {"qos": "normal", "constraint": "a100"}},
+        {"partition": "standard-g", "gpus_per_node": 8, "cpus_per_task": 56, "mem_gb": 1.5,
+         "slurm_extra": {"exclusive": True, "mem": "0", "additional_parameters": {"mail-type": "END"}}},
+        {"cpus_per_task": 4, "slurm_extra": {"signal_delay_s": 30, "wckey": "", "comment": "a b"}},
+    ],
+)
+def test_our_sbatch_lines_are_the_ones_submitit_writes(tmp_path, kwargs) -> None:  # type: ignore[no-untyped-def]
+    from submitit.slurm import (
+        slurm as submitit_slurm,  # private: the reference our rendering must equal
+    )
+
+    settings = SlurmSettings(folder=str(tmp_path), **kwargs)
+    theirs = submitit_slurm._make_sbatch_string(command="true", folder=str(settings.jobs_folder),
+                                                **settings.slurm_parameters())
+    paths = ("--output", "--error", "--open-mode")
+    expected = [line for line in theirs.splitlines() if line.startswith("#SBATCH") and not line.startswith(
+        tuple(f"#SBATCH {p}" for p in paths))]
+    ours = [line for line in settings.sbatch_script().splitlines() if line.startswith("#SBATCH")]
+    assert ours == expected
+    assert all(line in settings.sbatch_script() for line in kwargs.get("setup", []))
+
+
+def test_provider_arguments_are_the_fields_of_their_options() -> None:
+    from qcos.providers.cluster import accepted_arguments
+
+    slurm, lumi = accepted_arguments(SlurmProvider), accepted_arguments(LumiAMDGPUProvider)
+    assert slurm is not None and lumi is not None
+    assert set(slurm) == {
+        "n_nodes", "partition", "account", "time_min", "mem_gb", "cpus_per_task", "gpus_per_task",
+        "gpus_per_node", "gres", "max_qubits", "setup", "slurm_extra", "folder", "executor",
+        "circuits_per_task", "array_parallelism", "max_retries", "aer_device", "aer_options", "job_name",
+        "progress", "poll_s", "gather_s", "reuse_results", "python", "max_array_size", "weight", "tags",
+        "id_prefix", "validate"}
+    assert set(lumi) == {
+        "gpus", "partition", "account", "container", "container_bind", "n_nodes", "gpus_per_node", "time_min",
+        "mem_gb", "cpus_per_task", "max_qubits", "setup", "slurm_extra", "folder", "executor",
+        "circuits_per_task", "max_retries", "aer_device", "aer_options", "job_name", "progress", "poll_s",
+        "reuse_results", "python", "max_array_size", "tags", "validate"}
+    assert (slurm["n_nodes"].default, slurm["max_qubits"].default, slurm["job_name"].default) == (1, 30, "qcos")
+    assert (lumi["partition"].default, lumi["max_qubits"].default, lumi["poll_s"].default) == ("small-g", 34, 5.0)
+    assert list(lumi)[0] == "gpus" and list(slurm)[0] == "n_nodes"  # each provider's own arguments first
+
+
+def test_a_direct_call_with_an_unknown_argument_lists_the_valid_ones(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SlurmConfigError, match=r"(?s)\['partitoin'\].*Valid arguments are.*- partition"):
+        SlurmProvider().build_nodes(executor="debug", folder=str(tmp_path), partitoin="gpu")
+    with pytest.raises(SlurmConfigError, match="n_nodes must be a positive integer"):
+        SlurmProvider().build_nodes(executor="debug", folder=str(tmp_path), n_nodes=0)

@@ -9,8 +9,9 @@ import pytest
 from qiskit import QuantumCircuit
 
 from qcos.circuits.qasm import dumps, loads
+from qcos.exceptions import GPUUnavailableError
 from qcos.providers.slurm.store import ResultStore, atomic_write_json, cache_key
-from qcos.providers.slurm.task import FAULTS_ENV, ChunkRunner, ChunkSpec, GPUUnavailableError
+from qcos.providers.slurm.task import FAULTS_ENV, ChunkRunner, ChunkSpec
 from qcos.workers import simulator
 
 OPTIONS = {"device": "CPU"}
@@ -113,8 +114,8 @@ def test_slurm_folders_are_created_private_and_unsafe_ones_refused(tmp_path: Pat
     import os
     import stat
 
+    from qcos.exceptions import SlurmConfigError
     from qcos.providers.slurm.folders import private_folder
-    from qcos.providers.slurm.settings import SlurmConfigError
 
     made = private_folder(tmp_path / "a" / "jobs", "Slurm jobs folder")
     assert stat.S_IMODE(made.stat().st_mode) == 0o700
@@ -146,3 +147,20 @@ def test_noisy_chunks_rebuild_the_noise_model_in_the_task(tmp_path: Path) -> Non
     assert counts == simulator.simulate(loads(qasm), 800, 5, OPTIONS, noise=noise)
     assert len(counts) > 2  # noise reaches outcomes an ideal GHZ never gives
     assert ChunkRunner([_spec(qasm, 800, 5)], dict(OPTIONS), None)()[0] != counts
+
+
+def test_a_reporting_runner_returns_qcos_errors_with_their_retry_decision(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pickle
+
+    from qcos.exceptions import RetryDecision
+    from qcos.providers.slurm.task import TaskFailure, failure_retryable
+
+    bad = ChunkSpec("k", "bad", "OPENQASM 3.0;\nqubit[2] q;\nfoo q[0];\n", 10, 1)
+    with pytest.raises(Exception, match="foo"):
+        ChunkRunner([bad], {"device": "CPU"})()
+    failure = ChunkRunner([bad], {"device": "CPU"}, report_failures=True)()
+    assert isinstance(failure, TaskFailure) and failure.retry is RetryDecision.NEVER
+    assert "QasmError" in str(failure) and not failure_retryable(failure)
+    back = pickle.loads(pickle.dumps(failure))  # as it comes back from another process
+    assert back == failure and not failure_retryable(back)
+    assert failure_retryable("RuntimeError: a node died")

@@ -6,15 +6,14 @@ import logging
 import os
 import shlex
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from qcos.checks import require_int
+from qcos.exceptions import SlurmConfigError
+from qcos.providers.slurm.options import JobOptions, takes_options
 from qcos.providers.slurm.provider import SlurmProvider
-from qcos.providers.slurm.settings import (
-    DEFAULT_CIRCUITS_PER_TASK,
-    DEFAULT_FOLDER,
-    SlurmConfigError,
-    SlurmSettings,
-)
+from qcos.providers.slurm.settings import SlurmSettings
 from qcos.providers.spec import QPUNodeSpec
 
 logger = logging.getLogger(__name__)
@@ -46,66 +45,82 @@ def container_python(container: str, binds: Sequence[str], runtime: str = "singu
     return " ".join(shlex.quote(part) for part in parts)
 
 
-def total_gcds(gpus: int | None, n_nodes: int | None, gpus_per_node: int) -> int:
-    """The one GPU-concurrency number: ``gpus``, or ``n_nodes x gpus_per_node``, or 8."""
-    if isinstance(gpus_per_node, bool) or not isinstance(gpus_per_node, int) or not 1 <= gpus_per_node <= 8:
-        raise SlurmConfigError(f"gpus_per_node must be 1..8 (GCDs per LUMI-G node), got {gpus_per_node!r}")
-    for name, value in (("gpus", gpus), ("n_nodes", n_nodes)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise SlurmConfigError(f"{name} must be a positive integer, got {value!r}")
-    if gpus is not None:
-        return gpus
-    return (n_nodes or 1) * gpus_per_node
+@dataclass(kw_only=True)
+class LumiOptions(JobOptions):
+    """The ``lumi_amd_gpu`` provider's arguments: the Slurm job options, GPU counts in GCDs.
 
+    ``cpus_per_task``/``mem_gb`` are per GCD (default 7 cores, 60 GB); ``account``
+    defaults to ``$SBATCH_ACCOUNT``.
+    """
 
-def lumi_settings(
-    *,
-    gpus: int,
-    partition: str,
-    account: str | None,
-    cpus_per_task: int | None,
-    mem_gb: float | None,
-    circuits_per_task: int,
-    setup: Sequence[str] | None,
-    container: str | None,
-    container_bind: Sequence[str] | None,
-    slurm_extra: dict[str, Any] | None,
-    python: str | None,
-    strict: bool = True,
-    **common: Any,
-) -> SlurmSettings:
-    """SlurmSettings for ``gpus`` concurrent GCDs on ``partition`` (``common``: the other settings)."""
-    if partition not in PER_GCD_PARTITIONS + WHOLE_NODE_PARTITIONS:
-        raise SlurmConfigError(f"partition={partition!r} is not a LUMI-G partition; use one of "
-                               f"{', '.join(PER_GCD_PARTITIONS + WHOLE_NODE_PARTITIONS)}")
-    account = lumi_account(account)
-    if strict and common.get("executor", "slurm") == "slurm" and not account:
-        raise SlurmConfigError("LUMI jobs need a project account: export SBATCH_ACCOUNT=project_46500XXXX "
-                               "or set account: in your cluster file")
-    cores = CORES_PER_GCD if cpus_per_task is None else cpus_per_task
-    extra = dict(slurm_extra or {})
-    if container:
-        container = os.path.abspath(os.path.expanduser(str(container)))
-        if strict and common.get("executor", "slurm") == "slurm" and not os.path.isfile(container):
+    #: GCDs in use at once, one qcos node each (default: ``n_nodes x gpus_per_node``, or 8)
+    gpus: int | None = None
+    partition: str = "small-g"
+    #: a ``.sif`` built from ``envs/qcos-rocm.def``; tasks run ``singularity exec --rocm`` in it
+    container: str | None = None
+    container_bind: Sequence[str] | None = None
+    n_nodes: int | None = None
+    gpus_per_node: int = GCDS_PER_NODE
+    max_qubits: int = 34
+    job_name: str = "qcos-lumi"
+    poll_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.total_gcds()  # the counts are checked now
+
+    def total_gcds(self) -> int:
+        """The one GPU-concurrency number: ``gpus``, or ``n_nodes x gpus_per_node``, or 8."""
+        per_node = require_int("gpus_per_node", self.gpus_per_node, maximum=GCDS_PER_NODE, error=SlurmConfigError,
+                               what=f"1..{GCDS_PER_NODE} (GCDs per LUMI-G node)")
+        for name, value in (("gpus", self.gpus), ("n_nodes", self.n_nodes)):
+            if value is not None:
+                require_int(name, value, error=SlurmConfigError)
+        return self.gpus if self.gpus is not None else (self.n_nodes or 1) * per_node
+
+    def settings(self, *, strict: bool = True) -> SlurmSettings:
+        """SlurmSettings for ``total_gcds()`` concurrent GCDs; ``strict``: the account and container must exist."""
+        partition, gpus = self.partition, self.total_gcds()
+        if partition not in PER_GCD_PARTITIONS + WHOLE_NODE_PARTITIONS:
+            raise SlurmConfigError(f"partition={partition!r} is not a LUMI-G partition; use one of "
+                                   f"{', '.join(PER_GCD_PARTITIONS + WHOLE_NODE_PARTITIONS)}")
+        account = lumi_account(self.account)
+        strict = strict and self.executor == "slurm"
+        if strict and not account:
+            raise SlurmConfigError("LUMI jobs need a project account: export SBATCH_ACCOUNT=project_46500XXXX "
+                                   "or set account: in your cluster file")
+        values = self.settings_fields() | {"account": account, "python": self._python(strict), "gpu_vendor": "amd",
+                                           "setup": self._setup()}
+        cores = CORES_PER_GCD if self.cpus_per_task is None else self.cpus_per_task
+        if partition in WHOLE_NODE_PARTITIONS:
+            if gpus % GCDS_PER_NODE:
+                raise SlurmConfigError(f"{partition} allocates whole nodes of {GCDS_PER_NODE} GCDs: gpus must be a "
+                                       f"multiple of {GCDS_PER_NODE}, got {gpus}; use small-g for fewer")
+            extra = {"exclusive": True, "mem": "0", **values["slurm_extra"]}
+            return SlurmSettings(**values | {
+                "cpus_per_task": cores * GCDS_PER_NODE, "gpus_per_node": GCDS_PER_NODE, "slurm_extra": extra,
+                "array_parallelism": gpus // GCDS_PER_NODE, "gcds_per_task": GCDS_PER_NODE,
+                "circuits_per_task": self.circuits_per_task * GCDS_PER_NODE})
+        return SlurmSettings(**values | {
+            "cpus_per_task": cores, "gpus_per_node": 1, "array_parallelism": gpus,
+            "mem_gb": MEM_GB_PER_GCD if self.mem_gb is None else self.mem_gb})
+
+    def _setup(self) -> list[str]:
+        """The given setup lines, else the LUMI stack and ROCm (none inside the container)."""
+        if self.setup is not None:
+            return list(self.setup)
+        return [] if self.container else list(LUMI_SETUP)
+
+    def _python(self, strict: bool) -> str | None:
+        """The tasks' interpreter: given, else the container's python3, else submitit's default."""
+        if not self.container:
+            return self.python
+        container = os.path.abspath(os.path.expanduser(str(self.container)))
+        if strict and not os.path.isfile(container):
             raise SlurmConfigError(f"container {container} does not exist: build it from envs/qcos-rocm.def "
                                    "(docs/lumi.md), or give its path")
-        folder = os.path.abspath(os.path.expanduser(str(common.get("folder", DEFAULT_FOLDER))))
-        python = python or container_python(container, [folder, *(container_bind or [])])
-    setup_lines = list(setup) if setup is not None else ([] if container else list(LUMI_SETUP))
-    if partition in WHOLE_NODE_PARTITIONS:
-        if gpus % GCDS_PER_NODE:
-            raise SlurmConfigError(f"{partition} allocates whole nodes of {GCDS_PER_NODE} GCDs: gpus must be a "
-                                   f"multiple of {GCDS_PER_NODE}, got {gpus}; use small-g for fewer")
-        extra = {"exclusive": True, "mem": "0", **extra}
-        return SlurmSettings(
-            partition=partition, account=account, cpus_per_task=cores * GCDS_PER_NODE,
-            gpus_per_node=GCDS_PER_NODE, mem_gb=mem_gb, setup=setup_lines, slurm_extra=extra, python=python,
-            array_parallelism=gpus // GCDS_PER_NODE, circuits_per_task=circuits_per_task * GCDS_PER_NODE,
-            gcds_per_task=GCDS_PER_NODE, gpu_vendor="amd", **common)
-    return SlurmSettings(
-        partition=partition, account=account, cpus_per_task=cores, gpus_per_node=1,
-        mem_gb=MEM_GB_PER_GCD if mem_gb is None else mem_gb, setup=setup_lines, slurm_extra=extra, python=python,
-        array_parallelism=gpus, circuits_per_task=circuits_per_task, gpu_vendor="amd", **common)
+        folder = os.path.abspath(os.path.expanduser(str(self.folder)))
+        return self.python or container_python(container, [folder, *(self.container_bind or [])])
 
 
 class LumiAMDGPUProvider(SlurmProvider):
@@ -120,63 +135,23 @@ class LumiAMDGPUProvider(SlurmProvider):
     ID_PREFIX: ClassVar[str] = "lumi-gpu"
     GPU_VENDOR: ClassVar[str | None] = "amd"
 
-    def build_nodes(  # type: ignore[override]
-        self,
-        gpus: int | None = None,
-        partition: str = "small-g",
-        account: str | None = None,
-        container: str | None = None,
-        container_bind: Sequence[str] | None = None,
-        n_nodes: int | None = None,
-        gpus_per_node: int = GCDS_PER_NODE,
-        time_min: int = 30,
-        mem_gb: float | None = None,
-        cpus_per_task: int | None = None,
-        max_qubits: int = 34,
-        setup: Sequence[str] | None = None,
-        slurm_extra: dict[str, Any] | None = None,
-        folder: str = DEFAULT_FOLDER,
-        executor: str = "slurm",
-        circuits_per_task: int = DEFAULT_CIRCUITS_PER_TASK,
-        max_retries: int = 2,
-        aer_device: str | None = None,
-        aer_options: dict[str, Any] | None = None,
-        job_name: str = "qcos-lumi",
-        progress: bool | None = None,
-        poll_s: float = 5.0,
-        reuse_results: bool = True,
-        python: str | None = None,
-        max_array_size: int | None = None,
-        tags: Sequence[str] | None = None,
-        validate: bool = True,
-    ) -> list[QPUNodeSpec]:
-        """``gpus`` qcos nodes, one per concurrently running GCD (default 8, or ``n_nodes x gpus_per_node``).
+    @takes_options(LumiOptions)
+    def build_nodes(self, **kwargs: Any) -> list[QPUNodeSpec]:
+        """``gpus`` qcos nodes, one per concurrently running GCD; the arguments are :class:`LumiOptions`' fields.
 
-        ``account`` defaults to ``$SBATCH_ACCOUNT``. ``container``: a ``.sif`` built from
-        ``envs/qcos-rocm.def`` (qiskit-aer compiled for ROCm gfx90a); tasks then run
-        ``singularity exec --rocm`` with the submitit folder and ``container_bind`` bound.
-        Without it, ``setup`` (default: the LUMI stack and ROCm) must provide a ROCm Aer.
-        ``cpus_per_task``/``mem_gb`` are per GCD (default 7 cores, 60 GB).
+        ``container``: a ``.sif`` built from ``envs/qcos-rocm.def`` (qiskit-aer compiled
+        for ROCm gfx90a); tasks then run ``singularity exec --rocm`` with the submitit
+        folder and ``container_bind`` bound. Without it, ``setup`` (default: the LUMI stack
+        and ROCm) must provide a ROCm Aer.
         """
-        arguments = {name: value for name, value in locals().items() if name not in ("self", "max_qubits", "tags",
-                                                                                 "validate")}
-        settings, slots = self.settings_for(**arguments)
-        if isinstance(max_qubits, bool) or not isinstance(max_qubits, int) or max_qubits < 1:
-            raise SlurmConfigError(f"max_qubits must be a positive integer, got {max_qubits!r}")
-        return self.build_from_settings(settings, n_nodes=slots, max_qubits=max_qubits,
-                                        tags=["lumi", "amd", partition, *(tags or [])], id_prefix=self.ID_PREFIX,
-                                        validate=validate)
+        options = LumiOptions.parse(kwargs)
+        return self.build_from_settings(options.settings(), n_nodes=options.total_gcds(),
+                                        max_qubits=options.max_qubits,
+                                        tags=["lumi", "amd", options.partition, *(options.tags or [])],
+                                        id_prefix=self.ID_PREFIX, validate=options.validate)
 
     @classmethod
     def settings_for(cls, *, strict: bool = True, **kwargs: Any) -> tuple[SlurmSettings, int]:
         """The SlurmSettings and node count ``build_nodes(**kwargs)`` would use, building nothing."""
-        import inspect
-
-        bound = inspect.signature(cls.build_nodes).bind_partial(None, **kwargs)
-        bound.apply_defaults()
-        args = dict(bound.arguments)
-        for name in ("self", "max_qubits", "tags", "validate"):
-            args.pop(name, None)
-        slots = total_gcds(args.pop("gpus"), args.pop("n_nodes"), args.pop("gpus_per_node"))
-        args["aer_options"] = dict(args["aer_options"] or {})
-        return lumi_settings(gpus=slots, strict=strict, **args), slots
+        options = LumiOptions.parse(kwargs)
+        return options.settings(strict=strict), options.total_gcds()

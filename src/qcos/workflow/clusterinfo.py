@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,18 +18,13 @@ _SLURM_PROVIDERS = ("slurm", "lumi_amd_gpu")
 def slurm_settings(entry: Mapping[str, Any]) -> Any:
     """The SlurmSettings a ``slurm``/``lumi_amd_gpu`` cluster entry dispatches with (None for others)."""
     from qcos.providers.lumi import LumiAMDGPUProvider
-    from qcos.providers.slurm.settings import SlurmSettings
+    from qcos.providers.slurm.provider import SlurmProvider
 
-    name = entry.get("provider")
-    kwargs = {k: v for k, v in entry.items() if k != "provider"}
-    if name == "lumi_amd_gpu":
-        return LumiAMDGPUProvider.settings_for(strict=False, **kwargs)[0]
-    if name != "slurm":
+    provider = {"slurm": SlurmProvider, "lumi_amd_gpu": LumiAMDGPUProvider}.get(str(entry.get("provider")))
+    if provider is None:
         return None
-    fields = {f.name for f in dataclasses.fields(SlurmSettings)}
-    settings = {k: v for k, v in kwargs.items() if k in fields}
-    settings.setdefault("array_parallelism", kwargs.get("n_nodes", 1))
-    return SlurmSettings(**settings)
+    kwargs = {k: v for k, v in entry.items() if k != "provider"}
+    return provider.settings_for(strict=False, **kwargs)[0]
 
 
 def cluster_gpus(entries: Sequence[Mapping[str, Any]]) -> int:

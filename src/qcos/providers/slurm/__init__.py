@@ -1,4 +1,4 @@
-"""Slurm GPU dispatch through submitit: chunks of circuits become job-array tasks.
+"""The ``slurm`` provider: chunks of circuits become job-array tasks through submitit.
 
 Imports are lazy so that a Slurm task, which only needs :mod:`qcos.providers.slurm.task`,
 does not load the dispatcher.
@@ -11,9 +11,9 @@ from typing import Any
 
 _EXPORTS = {
     "SlurmSettings": "qcos.providers.slurm.settings",
-    "SlurmConfigError": "qcos.providers.slurm.settings",
+    "SlurmOptions": "qcos.providers.slurm.options",
     "SlurmDispatcher": "qcos.providers.slurm.executor",
-    "DispatchStats": "qcos.providers.slurm.executor",
+    "DispatchStats": "qcos.providers.slurm.jobs",
     "SlurmProvider": "qcos.providers.slurm.provider",
     "ChunkSpec": "qcos.providers.slurm.task",
     "ChunkRunner": "qcos.providers.slurm.task",

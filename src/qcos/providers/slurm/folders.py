@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from qcos.providers.slurm.settings import SlurmConfigError
+from qcos.exceptions import SlurmConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from qcos.counts import Counts
+from qcos.exceptions import RetryDecision
+from qcos.providers.slurm.task import ChunkRunner, ChunkSpec, TaskFailure
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +49,15 @@ def bind_to_cores(spec: str | None) -> None:
 
 
 def run_on_gcds(chunks: Sequence[Any], aer_options: Mapping[str, Any], results_dir: str | None,
-                gcds: int) -> list[Counts]:
-    """Run ``chunks`` (ChunkSpecs) split round-robin over ``gcds`` worker processes; counts in order."""
+                gcds: int) -> list[Counts] | TaskFailure:
+    """Run ``chunks`` (ChunkSpecs) split round-robin over ``gcds`` worker processes; counts in order.
+
+    A worker's qcos error comes back as the TaskFailure it reported (its retry decision kept).
+    """
     parts = [list(range(g, len(chunks), gcds)) for g in range(gcds)]
     parts = [p for p in parts if p]
     counts: list[Counts | None] = [None] * len(chunks)
+    failure: TaskFailure | None = None
     with tempfile.TemporaryDirectory(prefix="qcos-gcd-") as tmp:
         running = []
         for gcd, indices in enumerate(parts):
@@ -69,8 +75,14 @@ def run_on_gcds(chunks: Sequence[Any], aer_options: Mapping[str, Any], results_d
                 tail = " | ".join(line for line in err.strip().splitlines()[-3:])
                 problems.append(f"GCD {gcd} worker exited {proc.returncode}: {tail}")
                 continue
-            for index, result in zip(indices, json.loads(out.read_text()), strict=True):
+            results = json.loads(out.read_text())
+            if isinstance(results, dict):  # {"failure": ..., "retry": ...}: wait for the others, then report it
+                failure = failure or TaskFailure(f"GCD {gcd}: {results['failure']}", RetryDecision(results["retry"]))
+                continue
+            for index, result in zip(indices, results, strict=True):
                 counts[index] = {str(k): int(v) for k, v in result.items()}
+    if failure is not None:
+        return failure
     if problems:
         raise RuntimeError("; ".join(problems))
     return [c for c in counts if c is not None]
@@ -78,11 +90,14 @@ def run_on_gcds(chunks: Sequence[Any], aer_options: Mapping[str, Any], results_d
 
 def _worker(job_path: str, out_path: str) -> None:
     bind_to_cores(os.environ.get(CORES_ENV))
-    from qcos.providers.slurm.task import ChunkRunner, ChunkSpec
-
     job = json.loads(Path(job_path).read_text())
-    runner = ChunkRunner([ChunkSpec(**c) for c in job["chunks"]], job["aer_options"], job["results_dir"])
-    Path(out_path).write_text(json.dumps(runner()))
+    runner = ChunkRunner([ChunkSpec(**c) for c in job["chunks"]], job["aer_options"], job["results_dir"],
+                         report_failures=True)
+    result = runner()
+    if isinstance(result, TaskFailure):
+        Path(out_path).write_text(json.dumps({"failure": result.error, "retry": result.retry.value}))
+    else:
+        Path(out_path).write_text(json.dumps(result))
 
 
 if __name__ == "__main__":

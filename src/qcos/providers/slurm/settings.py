@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qcos.exceptions import ProviderError
+from qcos.checks import require_int
+from qcos.exceptions import SlurmConfigError
+from qcos.providers.slurm.sbatch import check_parameter_names, sbatch_script
 
 logger = logging.getLogger(__name__)
 
@@ -20,10 +22,6 @@ AER_DEVICES = ("GPU", "CPU")
 #: cost (queueing, ``module load``, Python and Qiskit imports, seconds on LUMI).
 DEFAULT_CIRCUITS_PER_TASK = 50
 DEFAULT_FOLDER = ".qcos/slurm"
-
-
-class SlurmConfigError(ProviderError, ValueError):
-    """Slurm dispatch settings are invalid (also a ``ValueError``, as build_nodes requires)."""
 
 
 @dataclass
@@ -62,21 +60,20 @@ class SlurmSettings:
         if self.executor not in EXECUTORS:
             raise SlurmConfigError(f"executor={self.executor!r} is not one of {', '.join(EXECUTORS)}")
         for name in ("time_min", "circuits_per_task", "array_parallelism"):
-            _positive(name, getattr(self, name))
+            require_int(name, getattr(self, name), error=SlurmConfigError)
         for name in ("cpus_per_task", "gpus_per_task", "gpus_per_node", "max_array_size", "gcds_per_task"):
             if getattr(self, name) is not None:
-                _positive(name, getattr(self, name))
+                require_int(name, getattr(self, name), error=SlurmConfigError)
         for name in ("max_retries", "max_cancel_resubmits"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise SlurmConfigError(f"{name} must be an integer >= 0, got {value!r}")
+            require_int(name, getattr(self, name), minimum=0, error=SlurmConfigError)
         if self.mem_gb is not None and not (isinstance(self.mem_gb, (int, float)) and self.mem_gb > 0):
             raise SlurmConfigError(f"mem_gb must be a positive number of GB, got {self.mem_gb!r}")
-        if isinstance(self.setup, str):
-            self.setup = [self.setup]
-        if not isinstance(self.setup, Sequence) or not all(isinstance(line, str) for line in self.setup):
+        lines: object = self.setup
+        if isinstance(lines, str):  # one line given as a string
+            lines = [lines]
+        if not isinstance(lines, Sequence) or not all(isinstance(line, str) for line in lines):
             raise SlurmConfigError(f"setup must be a list of shell lines, got {self.setup!r}")
-        self.setup = list(self.setup)
+        self.setup = list(lines)
         if not isinstance(self.slurm_extra, Mapping):
             raise SlurmConfigError(f"slurm_extra must be a mapping of submitit Slurm parameters, got {self.slurm_extra!r}")
         self.slurm_extra = dict(self.slurm_extra)
@@ -152,26 +149,12 @@ class SlurmSettings:
         return params
 
     def validate_slurm_parameters(self) -> None:
-        """Check the sbatch parameters with submitit's own rules, listing the valid names on error."""
-        from submitit.slurm import slurm as submitit_slurm
-
-        params = self.slurm_parameters()
-        try:
-            valid = submitit_slurm._get_default_parameters()
-            unknown = sorted(set(params) - set(valid))
-            if unknown:
-                lines = "\n  - ".join(f"{k} (default: {v!r})" for k, v in sorted(valid.items()))
-                raise ValueError(f"Unavailable parameter(s): {unknown}\nValid parameters are:\n  - {lines}")
-            submitit_slurm._make_sbatch_string(command="true", folder=str(self.jobs_folder), **params)
-        except (ValueError, TypeError) as error:
-            raise SlurmConfigError(f"invalid Slurm parameters in slurm_extra or settings: {error}") from error
+        """Refuse sbatch parameters submitit does not know, listing the valid names."""
+        check_parameter_names(self.slurm_parameters())
 
     def sbatch_script(self, command: str = "true") -> str:
-        """The sbatch script submitit would write for these settings (for ``--test-only``)."""
-        from submitit.slurm import slurm as submitit_slurm
-
-        return submitit_slurm._make_sbatch_string(command=command, folder=str(self.jobs_folder),
-                                                  **self.slurm_parameters())
+        """The batch script of these settings' sbatch flags and setup lines (for ``--test-only``)."""
+        return sbatch_script(self.slurm_parameters(), command)
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready, for node options and provenance."""
@@ -189,7 +172,3 @@ class SlurmSettings:
             "folder": self.folder,
         }
 
-
-def _positive(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SlurmConfigError(f"{name} must be a positive integer, got {value!r}")

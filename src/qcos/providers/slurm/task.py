@@ -13,7 +13,7 @@ from typing import Any
 from submitit.helpers import Checkpointable
 
 from qcos.counts import Counts
-from qcos.exceptions import SlurmError
+from qcos.exceptions import GPUUnavailableError, QcosError, RetryDecision, retry_decision
 from qcos.providers.slurm.store import ResultStore, atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -22,8 +22,28 @@ logger = logging.getLogger(__name__)
 FAULTS_ENV = "QCOS_SLURM_TEST_FAULTS"
 
 
-class GPUUnavailableError(SlurmError):
-    """The task was asked to run Aer on a GPU that this node's Aer build cannot use."""
+@dataclass(frozen=True)
+class TaskFailure:
+    """A task's qcos error, returned instead of raised so that its retry decision survives the trip.
+
+    submitit brings a raised exception back as traceback text only; this plain object
+    comes back through the result pickle as it is.
+    """
+
+    error: str
+    retry: RetryDecision
+
+    @classmethod
+    def of(cls, error: QcosError) -> TaskFailure:
+        return cls(f"{type(error).__name__}: {error}", retry_decision(error))
+
+    def __str__(self) -> str:
+        return self.error
+
+
+def failure_retryable(failure: object) -> bool:
+    """Whether running a failed task again may help: not when it reported a NEVER decision."""
+    return not (isinstance(failure, TaskFailure) and failure.retry is RetryDecision.NEVER)
 
 
 @dataclass(frozen=True)
@@ -54,8 +74,20 @@ class ChunkRunner(Checkpointable):
     done: dict[int, Counts] = field(default_factory=dict)
     gpu_vendor: str | None = None  # "amd"/"nvidia": which fix a missing-GPU error names
     gcds: int = 1  # >1: a whole node; one worker process per GCD (standard-g)
+    #: return a qcos error as a TaskFailure (the dispatcher's runners) instead of raising it
+    report_failures: bool = False
 
-    def __call__(self) -> list[Counts]:
+    def __call__(self) -> list[Counts] | TaskFailure:
+        try:
+            return self.run()
+        except QcosError as error:
+            if not self.report_failures:
+                raise
+            logger.error("task %s failed: %s", self.chunks[0].label if self.chunks else "-", error)
+            return TaskFailure.of(error)
+
+    def run(self) -> list[Counts] | TaskFailure:
+        """Every chunk's counts, in order; raises on the first chunk that fails (a GCD worker's: reported)."""
         from qcos.circuits.noise import parse_noise
         from qcos.circuits.qasm import loads
         from qcos.workers import simulator
@@ -73,6 +105,8 @@ class ChunkRunner(Checkpointable):
             from qcos.providers.slurm.gcd import run_on_gcds
 
             results = run_on_gcds([self.chunks[i] for i in todo], self.aer_options, self.results_dir, self.gcds)
+            if isinstance(results, TaskFailure):
+                return results
             self.done.update(zip(todo, results, strict=True))
         store = ResultStore(self.results_dir) if self.results_dir else None
         prepared: dict[tuple[str, str | None], Any] = {}
