@@ -381,6 +381,25 @@ def test_backend_parameter_binds_like_aer(one_node):
         backend.run([circuit], parameter_binds={theta: [0.1]})
 
 
+def test_backend_points_run_as_sweeps_and_plain_circuits_keep_run_batch_seeds(one_node):
+    from qcos.circuits.seeds import circuit_keys
+
+    backend = QcosBackend(one_node)
+    circuit = rotation()
+    theta = next(iter(circuit.parameters))
+    plain = transpile(ghz(3), backend)
+    result = backend.run([plain], shots=500, seed_simulator=9).result()
+    batch = backend.qvm.run_batch([plain], 500, 9, keys=circuit_keys([plain]))
+    assert result.get_counts(0) == batch[0].counts  # one-point sweep: the circuit's own chunk seed
+    values = np.linspace(0.1, 3.0, 6)
+    swept = backend.run([circuit], parameter_binds=[{theta: values}], shots=400, seed_simulator=3).result()
+    again = backend.run([circuit], parameter_binds=[{theta: values}], shots=400, seed_simulator=3).result()
+    assert [swept.get_counts(i) for i in range(6)] == [again.get_counts(i) for i in range(6)]
+    assert swept.results[0].metadata["chunks"] == 1 and swept.results[0].header["global_phase"] == 0.0
+    with pytest.raises(QcosError, match="unbound parameters \\(theta\\).*parameter_binds"):
+        backend.run([circuit], shots=10).result()
+
+
 # -- noise (DistributedQVM run options) -------------------------------------
 def readout_noise(p: float):
     from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error

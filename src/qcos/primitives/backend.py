@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from qiskit import QuantumCircuit
+from qiskit.circuit import ParameterExpression
 from qiskit.providers import BackendV2, Options
 from qiskit.result import Result
 from qiskit.result.models import ExperimentResult, ExperimentResultData
@@ -23,13 +24,14 @@ from qiskit.transpiler import Target
 import qcos
 from qcos.circuits.qasm import loads as load_qasm
 from qcos.circuits.seeds import circuit_keys, derive_seed
-from qcos.exceptions import PrimitiveError
+from qcos.exceptions import PrimitiveError, QcosError
 from qcos.primitives import bits
 from qcos.primitives.job import QcosJob
-from qcos.primitives.runner import Job, RunRecord, make_qvm, run_jobs
+from qcos.primitives.runner import RunRecord, SweepJob, make_qvm, run_sweep_jobs
 from qcos.primitives.target import aer_target, widest_online
 from qcos.providers.cluster import QPURegistry
 from qcos.qvm import DistributedQVM
+from qcos.qvm.sweeps import Sweep
 
 logger = logging.getLogger(__name__)
 
@@ -79,10 +81,9 @@ class QcosBackend(BackendV2):
                 raise PrimitiveError(f"QcosBackend.run: circuit #{index} is a {type(circuit).__name__}, not a QuantumCircuit")
         settings = self._run_settings(options)
         binds = settings.pop("parameter_binds")
-        if binds is not None:
-            circuits = expand_binds(circuits, binds)
+        values: list[np.ndarray | None] = expand_binds(circuits, binds) if binds is not None else [None] * len(circuits)
         job_id = str(uuid.uuid4())
-        job = QcosJob(self, job_id, lambda: self._execute(circuits, job_id, **settings))
+        job = QcosJob(self, job_id, lambda: self._execute(circuits, values, job_id, **settings))
         job.submit()
         return job
 
@@ -101,21 +102,34 @@ class QcosBackend(BackendV2):
         return {"shots": int(shots), "seed": None if seed is None else int(seed), "memory": bool(settings["memory"]),
                 "parameter_binds": settings["parameter_binds"]}
 
-    def _execute(self, circuits: list[QuantumCircuit], job_id: str, *, shots: int, seed: int | None, memory: bool) -> Result:
+    def _execute(self, circuits: list[QuantumCircuit], values: list[np.ndarray | None], job_id: str, *,
+                 shots: int, seed: int | None, memory: bool) -> Result:
+        """Each measured circuit is one sweep (its parameter_binds points, or one point), so the
+        points of a bound circuit run as parametric chunks; a plain circuit's seeds are those of
+        ``run_batch`` (a sweep's point 0 has its circuit's chunk seed)."""
         measured = [i for i, c in enumerate(circuits) if c.num_clbits]
         keys = circuit_keys([circuits[i] for i in measured])
-        record = run_jobs(self._qvm, [Job(circuits[i], key, shots) for i, key in zip(measured, keys, strict=True)], seed)
-        outcome = dict(zip(measured, zip(keys, record.results, strict=True), strict=True))
-        experiments = [self._experiment(c, shots, record, *outcome.get(i, ("", None)), memory=memory)
-                       for i, c in enumerate(circuits)]
+        jobs = [SweepJob(Sweep.of(circuits[i], _points(circuits[i], values[i], i), key), shots)
+                for i, key in zip(measured, keys, strict=True)]
+        record, starts = run_sweep_jobs(self._qvm, jobs, seed)
+        where = {i: (key, start) for i, key, start in zip(measured, keys, starts, strict=True)}
+        experiments = []
+        for i, circuit in enumerate(circuits):
+            rows = values[i]
+            for point in range(1 if rows is None else len(rows)):
+                key, start = where.get(i, ("", -1))
+                result = record.results[start + point] if start >= 0 else None
+                label = key if rows is None else f"{key}/{point}"
+                experiments.append(self._experiment(circuit, None if rows is None else rows[point], shots, record,
+                                                    label, result, memory=memory))
         return Result(
             backend_name=self.name, backend_version=self.backend_version, job_id=job_id, success=True,
             results=experiments, date=datetime.datetime.now(datetime.UTC).isoformat(), status="COMPLETED",
             seed=record.seed, nodes=record.nodes, per_node=record.per_node, time_taken=record.wall_s,
         )
 
-    def _experiment(self, circuit: QuantumCircuit, shots: int, record: RunRecord, key: str, result: Any, *,
-                    memory: bool) -> ExperimentResult:
+    def _experiment(self, circuit: QuantumCircuit, row: np.ndarray | None, shots: int, record: RunRecord, key: str,
+                    result: Any, *, memory: bool) -> ExperimentResult:
         data: dict[str, Any] = {}
         metadata: dict[str, Any] = {}
         if result is not None:
@@ -130,7 +144,7 @@ class QcosBackend(BackendV2):
             "memory_slots": circuit.num_clbits,
             "n_qubits": circuit.num_qubits,
             "qreg_sizes": [[r.name, r.size] for r in circuit.qregs],
-            "global_phase": float(circuit.global_phase) if not circuit.parameters else 0.0,
+            "global_phase": _phase(circuit, row),
             "metadata": circuit.metadata,
         }
         return ExperimentResult(shots=shots, success=True, data=ExperimentResultData(**data), header=header,
@@ -140,12 +154,13 @@ class QcosBackend(BackendV2):
         return f"<QcosBackend {self.name!r} {len(self._qvm.registry.nodes)} node(s), {self._num_qubits} qubits>"
 
 
-def expand_binds(circuits: list[QuantumCircuit], binds: Sequence[Any]) -> list[QuantumCircuit]:
-    """Aer's ``parameter_binds``: one ``{parameter: [values]}`` per circuit, one experiment per value."""
+def expand_binds(circuits: list[QuantumCircuit], binds: Sequence[Any]) -> list[np.ndarray | None]:
+    """Aer's ``parameter_binds``: one ``{parameter: [values]}`` per circuit, one experiment per value;
+    per circuit a ``(values, parameters)`` array in ``circuit.parameters`` order."""
     if isinstance(binds, dict) or len(binds) != len(circuits):
         raise PrimitiveError(f"QcosBackend.run: parameter_binds needs one {{parameter: [values]}} mapping per circuit "
                              f"({len(circuits)}), got {binds!r:.200}")
-    expanded = []
+    tables: list[np.ndarray | None] = []
     for index, (circuit, bind) in enumerate(zip(circuits, binds, strict=True)):
         missing = sorted(p.name for p in set(circuit.parameters) - set(bind))
         extra = sorted(str(p) for p in set(bind) - set(circuit.parameters))
@@ -157,6 +172,32 @@ def expand_binds(circuits: list[QuantumCircuit], binds: Sequence[Any]) -> list[Q
         if len(lengths) > 1:
             raise PrimitiveError(f"QcosBackend.run: parameter_binds[{index}] lists values of lengths {lengths}; "
                                  "give every parameter the same number")
-        for k in range(lengths[0] if lengths else 1):
-            expanded.append(circuit.assign_parameters({p: float(v[k]) for p, v in values.items()}))
-    return expanded
+        if not lengths:
+            tables.append(None)
+            continue
+        tables.append(np.stack([values[p] for p in circuit.parameters], axis=1))
+    return tables
+
+
+def _points(circuit: QuantumCircuit, rows: np.ndarray | None, index: int) -> np.ndarray:
+    """The sweep values of circuit ``index``: its bound rows, or one point of nothing to bind."""
+    if rows is not None:
+        return rows
+    if circuit.num_parameters:
+        names = ", ".join(sorted(p.name for p in circuit.parameters))
+        raise QcosError(f"circuit #{index} ({circuit.name!r}) has unbound parameters ({names}): "
+                        "assign_parameters() first, or pass parameter_binds")
+    return np.zeros((1, 0))
+
+
+def _phase(circuit: QuantumCircuit, row: np.ndarray | None) -> float:
+    """The circuit's global phase at ``row`` (0 when it stays symbolic)."""
+    phase = circuit.global_phase
+    if isinstance(phase, ParameterExpression):
+        if row is None:
+            return 0.0
+        values = dict(zip(circuit.parameters, row.tolist(), strict=True))
+        phase = phase.bind({p: values[p] for p in phase.parameters})
+        if phase.parameters:
+            return 0.0
+    return float(phase)

@@ -1,4 +1,4 @@
-"""The primitives' one road to a cluster: sweeps or bound circuits in, merged counts out, via DistributedQVM.
+"""The primitives' one road to a cluster: sweeps in, merged counts per point out, via DistributedQVM.run_sweeps.
 
 Why: Sampler, Estimator and QcosBackend differ in what they build and read back, not in
 how they run; this keeps the options, seeds, shot grouping and run metadata in one place.
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from qiskit import QuantumCircuit
 
 from qcos.circuits.seeds import new_run_seed
 from qcos.exceptions import PrimitiveError
@@ -76,15 +75,6 @@ class ClusterPrimitive:
 
 
 @dataclass(frozen=True)
-class Job:
-    """One bound circuit to run: its seed key (stable across cluster shapes) and its shots."""
-
-    circuit: QuantumCircuit
-    key: str
-    shots: int
-
-
-@dataclass(frozen=True)
 class SweepJob:
     """One parametric circuit at its points (a :class:`~qcos.qvm.sweeps.Sweep`) and the shots of each point."""
 
@@ -97,7 +87,7 @@ class RunRecord:
     """What a run did: its seed, the results in job order, and where and how long it ran."""
 
     seed: int
-    results: list[QVMResult]  # run_jobs: one per job; run_sweep_jobs: every point, job after job
+    results: list[QVMResult]  # every point's result, job after job
     wall_s: float
     per_node: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -105,26 +95,6 @@ class RunRecord:
     def nodes(self) -> list[str]:
         """Nodes that ran at least one chunk."""
         return sorted(node for node, usage in self.per_node.items() if usage.get("chunks"))
-
-
-def run_jobs(qvm: DistributedQVM, jobs: Sequence[Job], seed: int | None) -> RunRecord:
-    """Run ``jobs`` on the cluster: one ``run_batch`` per distinct shot count, results in job order."""
-    run_seed = seed if seed is not None else (qvm.seed if qvm.seed is not None else new_run_seed())
-    started = time.perf_counter()
-    groups: dict[int, list[int]] = {}
-    for index, job in enumerate(jobs):
-        groups.setdefault(job.shots, []).append(index)
-    results: list[QVMResult | None] = [None] * len(jobs)
-    per_node: dict[str, dict[str, Any]] = {}
-    for shots, indices in groups.items():
-        batch = qvm.run_batch([jobs[i].circuit for i in indices], shots, run_seed,
-                              keys=[jobs[i].key for i in indices])
-        for i, result in zip(indices, batch, strict=True):
-            results[i] = result
-        _add_usage(per_node, batch.per_node)
-    wall = time.perf_counter() - started
-    logger.info("ran %d bound circuit(s) in %d batch(es) in %.3fs (seed %d)", len(jobs), len(groups), wall, run_seed)
-    return RunRecord(run_seed, [r for r in results if r is not None], wall, per_node)
 
 
 def run_sweep_jobs(qvm: DistributedQVM, jobs: Sequence[SweepJob], seed: int | None) -> tuple[RunRecord, list[int]]:
