@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from qcos.counts import Counts
 from qcos.exceptions import EndpointUnreachable, HostKeyError, TunnelError
 from qcos.providers.base import ShotTask, TaskOutcome
 from qcos.providers.rest import UNHEALTHY, CustomRESTProvider, build_rest_nodes
 from qcos.providers.spec import QPUNodeSpec
+from qcos.tunnels.settings import SSHSettings
 
 if TYPE_CHECKING:
     from qiskit import QuantumCircuit
@@ -33,6 +36,57 @@ def _safe_host(host: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]+", "-", host).strip("-") or "host"
 
 
+def _check_arguments(host: object, n_workers: object, remote_port: object, local_port: object,
+                     reconnect_wait_s: object) -> None:
+    """ValueError naming the first bad argument (before any connection is made)."""
+    if not isinstance(host, str) or not host.strip():
+        raise ValueError(f"host must be an ssh config alias or [user@]host[:port], got {host!r}")
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
+    if isinstance(remote_port, bool) or not isinstance(remote_port, int) or not 0 < remote_port < 65536:
+        raise ValueError(f"remote_port must be a TCP port (1-65535), got {remote_port!r}")
+    if local_port is not None and (not isinstance(local_port, int) or not 0 <= local_port < 65536):
+        raise ValueError(f"local_port must be a TCP port or None (any free port), got {local_port!r}")
+    if not isinstance(reconnect_wait_s, int | float) or not reconnect_wait_s >= 0:
+        raise ValueError(f"reconnect_wait_s must be >= 0 seconds, got {reconnect_wait_s!r}")
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _lists_ssh_settings(method: _Method) -> _Method:
+    """Show :class:`SSHSettings`' fields in ``method``'s signature in place of its ``**ssh_options``.
+
+    The cluster builder reads the signature to refuse unknown arguments with the list of
+    valid ones; the SSH options stay listed once, in the dataclass.
+    """
+    signature = inspect.signature(method)
+    parameters = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    parameters += [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+        for f in fields(SSHSettings)
+    ]
+    method.__dict__["__signature__"] = signature.replace(parameters=parameters)
+    return method
+
+
+@dataclass(frozen=True)
+class _TunnelRequest:
+    """What the provider asks the tunnel cache for, every time it (re)acquires its tunnel."""
+
+    host: str
+    remote_port: int
+    remote_host: str
+    local_port: int | None
+    ssh: SSHSettings
+
+    def acquire(self) -> SSHTunnel:
+        from qcos.tunnels.manager import acquire_tunnel
+
+        return acquire_tunnel(self.host, self.remote_port, remote_host=self.remote_host,
+                              local_port=self.local_port, settings=self.ssh)
+
+
 class SSHBridgeProvider(CustomRESTProvider):
     """``n_workers`` REST nodes (``ssh-<host>-0``, ...) behind one shared SSH tunnel.
 
@@ -49,13 +103,14 @@ class SSHBridgeProvider(CustomRESTProvider):
     def __init__(self) -> None:
         super().__init__()
         self._tunnel: SSHTunnel | None = None
-        self._tunnel_args: dict[str, Any] = {}
+        self._request: _TunnelRequest | None = None
         self._tunnel_lock = threading.Lock()
         self._closed = False
         self._build_error: str | None = None
         self.host: str | None = None
         self.reconnect_wait_s = DEFAULT_RECONNECT_WAIT_S
 
+    @_lists_ssh_settings
     def build_nodes(  # type: ignore[override]
         self,
         *,
@@ -69,71 +124,34 @@ class SSHBridgeProvider(CustomRESTProvider):
         timeout_s: float = 120.0,
         local_port: int | None = None,
         remote_host: str = "localhost",
-        ssh_config: str | None = None,
-        known_hosts: str | None = None,
-        identity: str | None = None,
-        port: int | None = None,
-        user: str | None = None,
-        host_key_policy: str | None = None,
-        connect_timeout_s: float | None = None,
-        keepalive_s: float | None = None,
         reconnect_wait_s: float = DEFAULT_RECONNECT_WAIT_S,
         retries: int = 2,
         batch: bool | None = None,
         tags: Sequence[str] | None = None,
         liveness_s: float | None = 10.0,
+        **ssh_options: Any,
     ) -> list[QPUNodeSpec]:
         """Open (or reuse) the tunnel to ``host`` and return ``n_workers`` nodes through it.
 
-        When the tunnel cannot be opened (host down, refused, timed out) the nodes are
-        returned offline with the reason, as custom_rest does for a dead endpoint, so
-        the rest of the cluster (e.g. a local fallback) runs; health checks retry the
-        tunnel. An unknown or changed host key still raises ``HostKeyError``.
+        ``ssh_options`` are :class:`~qcos.tunnels.settings.SSHSettings`' fields
+        (``ssh_config``, ``known_hosts``, ``identity``, ``port``, ``user``,
+        ``host_key_policy``, ...). When the tunnel cannot be opened (host down, refused,
+        timed out) the nodes are returned offline with the reason, as custom_rest does for
+        a dead endpoint, so the rest of the cluster (e.g. a local fallback) runs; health
+        checks retry the tunnel. An unknown or changed host key still raises ``HostKeyError``.
         """
         from qcos.providers.keys import resolve_api_key
-        from qcos.tunnels.manager import acquire_tunnel
 
         api_key = resolve_api_key(api_key, api_key_env, api_key_file)  # before any connection is made
-        if not isinstance(host, str) or not host.strip():
-            raise ValueError(f"host must be an ssh config alias or [user@]host[:port], got {host!r}")
-        if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-            raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
-        if isinstance(remote_port, bool) or not isinstance(remote_port, int) or not 0 < remote_port < 65536:
-            raise ValueError(f"remote_port must be a TCP port (1-65535), got {remote_port!r}")
-        if local_port is not None and (not isinstance(local_port, int) or not 0 <= local_port < 65536):
-            raise ValueError(f"local_port must be a TCP port or None (any free port), got {local_port!r}")
-        if not reconnect_wait_s >= 0:
-            raise ValueError(f"reconnect_wait_s must be >= 0 seconds, got {reconnect_wait_s!r}")
-        if self._tunnel_args:
+        _check_arguments(host, n_workers, remote_port, local_port, reconnect_wait_s)
+        ssh = SSHSettings.of(**ssh_options)
+        if self._request is not None:
             raise ValueError("this SSHBridgeProvider already built its nodes; use one provider per ClusterBuilder.add")
         self.configure(timeout_s=timeout_s, retries=retries, batch=batch, liveness_s=liveness_s)
         self.host = host
         self.reconnect_wait_s = float(reconnect_wait_s)
-        self._tunnel_args = {
-            "host": host,
-            "remote_port": remote_port,
-            "remote_host": remote_host,
-            "local_port": local_port,
-            "ssh_config": ssh_config,
-            "known_hosts": known_hosts,
-            "identity": identity,
-            "port": port,
-            "user": user,
-            "host_key_policy": host_key_policy,
-            "connect_timeout_s": connect_timeout_s,
-            "keepalive_s": keepalive_s,
-        }
-        try:
-            tunnel: SSHTunnel | None = acquire_tunnel(**self._tunnel_args)
-        except HostKeyError:
-            raise  # an unknown or changed host key needs the user's decision: never fall back silently
-        except TunnelError as error:
-            tunnel, self._build_error = None, f"{OFFLINE_AT_BUILD}: {error}"
-            logger.warning("ssh_bridge %s: %s; its %d node(s) are offline, the rest of the cluster runs",
-                           host, error, n_workers)
-        self._tunnel = tunnel
-        if tunnel is not None:
-            tunnel.connection.add_listener(self._on_reconnect)
+        self._request = _TunnelRequest(host, remote_port, remote_host, local_port, ssh)
+        tunnel = self._first_tunnel(n_workers)
         try:
             nodes = build_rest_nodes(
                 [tunnel.local_url if tunnel is not None else _PLACEHOLDER_URL] * n_workers,
@@ -150,6 +168,22 @@ class SSHBridgeProvider(CustomRESTProvider):
             for node in nodes:
                 node.mark_offline(self._build_error)
         return nodes
+
+    def _first_tunnel(self, n_workers: int) -> SSHTunnel | None:
+        """The tunnel at build time, or None (and ``_build_error``) when it cannot be opened yet."""
+        assert self._request is not None
+        try:
+            tunnel: SSHTunnel | None = self._request.acquire()
+        except HostKeyError:
+            raise  # an unknown or changed host key needs the user's decision: never fall back silently
+        except TunnelError as error:
+            tunnel, self._build_error = None, f"{OFFLINE_AT_BUILD}: {error}"
+            logger.warning("ssh_bridge %s: %s; its %d node(s) are offline, the rest of the cluster runs",
+                           self.host, error, n_workers)
+        self._tunnel = tunnel
+        if tunnel is not None:
+            tunnel.connection.add_listener(self._on_reconnect)
+        return tunnel
 
     # -- the tunnel -----------------------------------------------------------------
     @property
@@ -168,16 +202,16 @@ class SSHBridgeProvider(CustomRESTProvider):
 
     def _ensure_tunnel(self) -> SSHTunnel:
         """The live tunnel; re-acquires a new one (and re-points the nodes) if it was closed."""
-        from qcos.tunnels.manager import acquire_tunnel
-
         with self._tunnel_lock:
-            tunnel = self._tunnel
-            if self._closed or (tunnel is None and not self._tunnel_args):
+            tunnel, request = self._tunnel, self._request
+            if self._closed or (tunnel is None and request is None):
                 raise TunnelError("the ssh_bridge provider is closed")
             if tunnel is not None and tunnel.state != "closed":
                 return tunnel
+            if request is None:
+                raise TunnelError("the ssh_bridge provider has no tunnel to reopen: build its nodes first")
             old_url = tunnel.local_url if tunnel is not None else _PLACEHOLDER_URL
-            fresh = acquire_tunnel(**self._tunnel_args)
+            fresh = request.acquire()
             fresh.connection.add_listener(self._on_reconnect)
             self._tunnel = fresh
         self.repoint(old_url, fresh.local_url)

@@ -9,6 +9,7 @@ __all__ = [
     "ConnectionState",
     "LocalForwarder",
     "SSHConnection",
+    "SSHSettings",
     "SSHTarget",
     "SSHTunnel",
     "acquire_tunnel",
@@ -25,6 +26,7 @@ _LAZY = {
     "acquire_tunnel": "qcos.tunnels.manager",
     "release_tunnel": "qcos.tunnels.manager",
     "close_all_tunnels": "qcos.tunnels.manager",
+    "SSHSettings": "qcos.tunnels.settings",
     "SSHTarget": "qcos.tunnels.sshconfig",
     "resolve_target": "qcos.tunnels.sshconfig",
 }

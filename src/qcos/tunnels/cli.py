@@ -7,7 +7,10 @@ import logging
 import signal
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from qcos.tunnels.settings import SSHSettings
 
 logger = logging.getLogger(__name__)
 
@@ -25,16 +28,18 @@ def add_ssh_options(parser: argparse.ArgumentParser) -> None:
                        help="record an unknown host key in known_hosts (a changed key is still refused)")
 
 
-def connection_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The SSHConnection keyword arguments of the options ``add_ssh_options`` added."""
-    return {
-        "ssh_config": args.ssh_config,
-        "known_hosts": args.known_hosts,
-        "identity": args.identity,
-        "port": args.ssh_port,
-        "user": args.user,
-        "host_key_policy": "accept-new" if args.accept_new_host_key else None,
-    }
+def ssh_settings(args: argparse.Namespace) -> SSHSettings:
+    """The :class:`SSHSettings` of the options ``add_ssh_options`` added."""
+    from qcos.tunnels.settings import SSHSettings
+
+    return SSHSettings(
+        ssh_config=args.ssh_config,
+        known_hosts=args.known_hosts,
+        identity=args.identity,
+        port=args.ssh_port,
+        user=args.user,
+        host_key_policy="accept-new" if args.accept_new_host_key else None,
+    )
 
 
 def add_tunnel_command(subparsers: Any) -> None:
@@ -60,7 +65,7 @@ def _cmd_tunnel(args: argparse.Namespace) -> int:
 
     tunnel = SSHTunnel(
         args.host, args.remote_port, remote_host=args.remote_host, local_port=args.local_port,
-        **connection_kwargs(args),
+        settings=ssh_settings(args),
     )
     stop = {"now": False}
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import select
 import socket
 import threading
 import time
@@ -14,8 +12,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from qcos.exceptions import HostKeyError, TunnelError
-from qcos.tunnels.hostkeys import known_key_types, parse_policy, verify_host_key
-from qcos.tunnels.sshconfig import DEFAULT_IDENTITIES, SSHTarget, resolve_target
+from qcos.tunnels.hostkeys import parse_policy
+from qcos.tunnels.login import open_hop
+from qcos.tunnels.remote_exec import run_command
+from qcos.tunnels.settings import SSHSettings
+from qcos.tunnels.sshconfig import resolve_target
 
 if TYPE_CHECKING:
     import paramiko
@@ -39,114 +40,42 @@ class ConnectionState(StrEnum):
     CLOSED = "closed"
 
 
-def _load_key(path: str, passphrase: str | None) -> paramiko.PKey | None:
-    import paramiko
-
-    try:
-        return paramiko.PKey.from_path(path, passphrase.encode() if passphrase else None)
-    except paramiko.PasswordRequiredException:
-        logger.warning("identity %s is passphrase-protected; load it into ssh-agent (ssh-add %s)", path, path)
-    except (OSError, paramiko.SSHException, ValueError) as error:
-        logger.warning("cannot load identity %s: %s", path, error)
-    return None
-
-
-def _candidate_keys(target: SSHTarget, passphrase: str | None) -> list[tuple[str, paramiko.PKey]]:
-    """Identity files first (the caller's or the config's), then ssh-agent, then ~/.ssh/id_*."""
-    import paramiko
-
-    keys: list[tuple[str, paramiko.PKey]] = []
-    for path in target.identity_files:
-        if not os.path.isfile(path):
-            logger.warning("identity file %s does not exist", path)
-            continue
-        key = _load_key(path, passphrase)
-        if key is not None:
-            keys.append((path, key))
-    if target.use_agent and os.environ.get("SSH_AUTH_SOCK"):
-        try:
-            agent = paramiko.Agent()
-            keys.extend((f"agent:{key.comment or key.get_name()}", key) for key in agent.get_keys())
-        except paramiko.SSHException as error:
-            logger.debug("ssh-agent unavailable: %s", error)
-    if not target.identity_files:
-        for default in DEFAULT_IDENTITIES:
-            path = os.path.expanduser(default)
-            if os.path.isfile(path):
-                key = _load_key(path, passphrase)
-                if key is not None:
-                    keys.append((path, key))
-    return keys
-
-
-def _authenticate(transport: paramiko.Transport, target: SSHTarget, passphrase: str | None) -> None:
-    import paramiko
-
-    candidates = _candidate_keys(target, passphrase)
-    if not candidates:
-        raise TunnelError(
-            f"no SSH key to log in to {target.describe()}: pass identity=PATH (CLI: --identity), "
-            f"set IdentityFile in the ssh config, or load a key into ssh-agent"
-        )
-    tried = []
-    for label, key in candidates:
-        try:
-            remaining = transport.auth_publickey(target.user, key)
-        except paramiko.AuthenticationException:
-            tried.append(label)
-            continue
-        except paramiko.SSHException as error:
-            raise TunnelError(f"authentication with {target.describe()} failed: {error}") from error
-        if not remaining:
-            logger.debug("authenticated to %s with %s", target.describe(), label)
-            return
-        raise TunnelError(
-            f"{target.describe()} wants more authentication ({', '.join(remaining)}) after the "
-            f"key {label}; qcos supports public-key login only"
-        )
-    raise TunnelError(
-        f"{target.describe()} refused every key ({', '.join(tried)}): add the public key to "
-        f"~/.ssh/authorized_keys of {target.user} there, or choose the key with identity=PATH"
-    )
-
-
 class SSHConnection:
     """A paramiko Transport to ``host`` that verifies host keys and comes back after a drop.
 
     ``host`` is an ssh-config alias or ``[user@]host[:port]``. A background monitor
     probes the server every ``keepalive_s`` and reconnects (with backoff) when the
     transport dies; callers of :meth:`transport` or :meth:`open_channel` wait for the
-    new one. Path arguments override ``~/.ssh/config`` and ``~/.ssh/known_hosts``.
+    new one. The SSH options are ``settings`` (:class:`~qcos.tunnels.settings.SSHSettings`)
+    and/or its field names as keywords (``identity=``, ``known_hosts=``, ...); they
+    override ``~/.ssh/config``. ``passphrase`` unlocks encrypted identity files;
+    ``reconnect=False`` gives up instead of reconnecting after a drop.
     """
 
     def __init__(
         self,
         host: str,
+        settings: SSHSettings | None = None,
         *,
-        ssh_config: str | os.PathLike[str] | None = None,
-        known_hosts: str | os.PathLike[str] | None = None,
-        identity: str | os.PathLike[str] | list[str] | None = None,
-        port: int | None = None,
-        user: str | None = None,
-        host_key_policy: str | None = None,
         passphrase: str | None = None,
-        keepalive_s: float | None = None,
-        keepalive_count_max: int | None = None,
-        connect_timeout_s: float | None = None,
         reconnect: bool = True,
+        **options: Any,
     ) -> None:
         self.host = host
+        self.settings = SSHSettings.of(settings, **options)
+        config = self.settings
         self.target = resolve_target(
-            host, ssh_config=ssh_config, user=user, port=port, identity=identity, known_hosts=known_hosts
+            host, ssh_config=config.ssh_config, user=config.user, port=config.port,
+            identity=config.identity, known_hosts=config.known_hosts,
         )
-        self.host_key_policy = parse_policy(host_key_policy, self.target.strict_host_key_checking)
+        self.host_key_policy = parse_policy(config.host_key_policy, self.target.strict_host_key_checking)
         self._passphrase = passphrase
-        self.keepalive_s = float(keepalive_s or self.target.keepalive_s or DEFAULT_KEEPALIVE_S)
+        self.keepalive_s = float(config.keepalive_s or self.target.keepalive_s or DEFAULT_KEEPALIVE_S)
         self.keepalive_count_max = int(
-            keepalive_count_max or self.target.keepalive_count_max or DEFAULT_KEEPALIVE_COUNT_MAX
+            config.keepalive_count_max or self.target.keepalive_count_max or DEFAULT_KEEPALIVE_COUNT_MAX
         )
         self.connect_timeout_s = float(
-            connect_timeout_s or self.target.connect_timeout_s or DEFAULT_CONNECT_TIMEOUT_S
+            config.connect_timeout_s or self.target.connect_timeout_s or DEFAULT_CONNECT_TIMEOUT_S
         )
         self.reconnect_enabled = reconnect
         self._cond = threading.Condition()
@@ -262,33 +191,8 @@ class SSHConnection:
         ``stdin`` is written to the command's standard input and then closed: the way to
         hand secrets over without putting them on a command line.
         """
-        transport = self.transport()
-        channel = transport.open_session(timeout=self.connect_timeout_s)
-        out: list[bytes] = []
-        err: list[bytes] = []
-        try:
-            channel.exec_command(command)
-            if stdin is not None:
-                channel.sendall(stdin)
-            channel.shutdown_write()
-            deadline = time.monotonic() + timeout
-            while True:
-                while channel.recv_ready():
-                    out.append(channel.recv(65536))
-                while channel.recv_stderr_ready():
-                    err.append(channel.recv_stderr(65536))
-                drained = not channel.recv_ready() and not channel.recv_stderr_ready()
-                if channel.exit_status_ready() and drained and (channel.eof_received or channel.closed):
-                    break
-                if time.monotonic() > deadline:
-                    raise TunnelError(f"remote command on {self.target.alias} took over {timeout:.0f} s: {command}")
-                if channel.closed and not channel.exit_status_ready():
-                    raise TunnelError(f"SSH connection dropped while running a command on {self.target.alias}")
-                select.select([channel], [], [], 0.1)
-            status = channel.recv_exit_status()
-        finally:
-            channel.close()
-        return status, b"".join(out).decode(errors="replace"), b"".join(err).decode(errors="replace")
+        channel = self.transport().open_session(timeout=self.connect_timeout_s)
+        return run_command(channel, command, stdin=stdin, timeout=timeout, where=self.target.alias)
 
     def sftp(self) -> paramiko.SFTPClient:
         """A new SFTP session (close it when done)."""
@@ -303,9 +207,10 @@ class SSHConnection:
     def client_port(self) -> int | None:
         """The local TCP port of the current connection to the first hop (for tests/diagnostics)."""
         transport = self._hops[0] if self._hops else self._transport
+        sock = transport.sock if transport is not None else None
         try:
-            return int(transport.sock.getsockname()[1]) if transport is not None else None
-        except (OSError, AttributeError):
+            return int(sock.getsockname()[1]) if isinstance(sock, socket.socket) else None
+        except OSError:
             return None
 
     def status(self) -> dict[str, Any]:
@@ -347,52 +252,14 @@ class SSHConnection:
         return f"<SSHConnection {self.target.describe()} {self._state.value}>"
 
     # -- internals ------------------------------------------------------------------
-    def _open_hop(self, hop: SSHTarget, via: paramiko.Transport | None) -> paramiko.Transport:
-        import paramiko
-
-        timeout = self.connect_timeout_s
-        try:
-            if via is None:
-                sock: Any = socket.create_connection((hop.hostname, hop.port), timeout=timeout)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            else:
-                sock = via.open_channel("direct-tcpip", (hop.hostname, hop.port), ("127.0.0.1", 0), timeout=timeout)
-        except (OSError, paramiko.SSHException) as error:
-            where = "" if via is None else " through the jump host"
-            raise TunnelError(f"cannot reach {hop.hostname}:{hop.port}{where}: {error}") from error
-        transport = paramiko.Transport(sock)
-        try:
-            known_types = known_key_types(hop.known_hosts_name, hop.known_hosts)
-            if known_types:
-                options = transport.get_security_options()
-                available = list(options.key_types)
-                preferred = [t for t in known_types if t in available]
-                options.key_types = preferred + [t for t in available if t not in preferred]
-            try:
-                transport.start_client(timeout=timeout)
-            except (paramiko.SSHException, EOFError, OSError) as error:
-                raise TunnelError(f"SSH handshake with {hop.hostname}:{hop.port} failed: {error}") from error
-            verify_host_key(
-                transport.get_remote_server_key(),
-                name=hop.known_hosts_name,
-                hostname=hop.hostname,
-                port=hop.port,
-                known_hosts=hop.known_hosts,
-                policy=self.host_key_policy,
-            )
-            _authenticate(transport, hop, self._passphrase)
-        except BaseException:
-            transport.close()
-            raise
-        return transport
-
     def _establish(self) -> None:
         """Open every hop and install the new transport (raises on failure)."""
         hops: list[paramiko.Transport] = []
         try:
             via = None
             for hop in (*self.target.jumps, self.target):
-                via = self._open_hop(hop, via)
+                via = open_hop(hop, via, timeout=self.connect_timeout_s, policy=self.host_key_policy,
+                               passphrase=self._passphrase)
                 hops.append(via)
         except BaseException as error:
             for transport in reversed(hops):
@@ -451,6 +318,7 @@ class SSHConnection:
         return done.wait(self.keepalive_s * self.keepalive_count_max) and transport.is_active()
 
     def _monitor_loop(self) -> None:
+        """Probe a live transport; re-establish a dead one with backoff; stop when closed."""
         attempt = 0
         next_probe = time.monotonic() + self.keepalive_s
         while True:
@@ -460,44 +328,67 @@ class SSHConnection:
                 transport = self._transport
             if transport is not None and transport.is_active():
                 attempt = 0
-                if time.monotonic() >= next_probe:
-                    if not self._probe(transport):
-                        self._drop(transport, f"no keepalive answer for {self.keepalive_s * self.keepalive_count_max:.0f} s")
-                        continue
-                    next_probe = time.monotonic() + self.keepalive_s
-                self._wake.wait(min(0.5, self.keepalive_s))
-                self._wake.clear()
+                next_probe = self._keep_alive(transport, next_probe)
                 continue
             if not self.reconnect_enabled:
-                with self._cond:
-                    if self._state is not ConnectionState.CLOSED:
-                        self._state = ConnectionState.DOWN
-                        self._cond.notify_all()
+                self._mark_down()
                 return
-            with self._cond:
-                if self._state is ConnectionState.CLOSED:
-                    return
-                self._state = ConnectionState.RECONNECTING if attempt < 3 else ConnectionState.DOWN
-                if transport is not None and attempt == 0:
-                    saved = getattr(transport, "saved_exception", None)
-                    self._last_error = self._last_error or f"transport closed ({type(saved).__name__ if saved else 'connection lost'}{f': {saved}' if str(saved or '') else ''})"
-                    logger.warning("SSH connection to %s lost (%s); reconnecting", self.target.describe(),
-                                   self._last_error)
-                self._cond.notify_all()
+            if not self._note_lost(transport, attempt):
+                return
             delay = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
             if delay and self._wake_wait(delay):
                 continue
             attempt += 1
-            try:
-                logger.info("reconnecting to %s (attempt %d)", self.target.describe(), attempt)
-                self._establish()
+            if self._try_reconnect(attempt):
                 next_probe = time.monotonic() + self.keepalive_s
-            except TunnelError as error:
-                logger.warning("reconnect to %s failed: %s", self.target.alias, error)
-            except Exception as error:  # never let the monitor die
-                logger.exception("reconnect to %s failed unexpectedly", self.target.alias)
-                with self._cond:
-                    self._last_error = str(error)
+
+    def _keep_alive(self, transport: paramiko.Transport, next_probe: float) -> float:
+        """Probe ``transport`` when due (dropping it when silent), then wait a moment; the next due time."""
+        if time.monotonic() >= next_probe:
+            if not self._probe(transport):
+                silence = self.keepalive_s * self.keepalive_count_max
+                self._drop(transport, f"no keepalive answer for {silence:.0f} s")
+                return next_probe
+            next_probe = time.monotonic() + self.keepalive_s
+        self._wake.wait(min(0.5, self.keepalive_s))
+        self._wake.clear()
+        return next_probe
+
+    def _mark_down(self) -> None:
+        with self._cond:
+            if self._state is not ConnectionState.CLOSED:
+                self._state = ConnectionState.DOWN
+                self._cond.notify_all()
+
+    def _note_lost(self, transport: paramiko.Transport | None, attempt: int) -> bool:
+        """Record a lost transport (state, last error, one warning); False when the connection is closed."""
+        with self._cond:
+            if self._state is ConnectionState.CLOSED:
+                return False
+            self._state = ConnectionState.RECONNECTING if attempt < 3 else ConnectionState.DOWN
+            if transport is not None and attempt == 0:
+                saved = getattr(transport, "saved_exception", None)
+                cause = type(saved).__name__ if saved else "connection lost"
+                detail = f": {saved}" if str(saved or "") else ""
+                self._last_error = self._last_error or f"transport closed ({cause}{detail})"
+                logger.warning("SSH connection to %s lost (%s); reconnecting", self.target.describe(),
+                               self._last_error)
+            self._cond.notify_all()
+        return True
+
+    def _try_reconnect(self, attempt: int) -> bool:
+        """One reconnect attempt; True when it worked (a failure is logged, never raised)."""
+        try:
+            logger.info("reconnecting to %s (attempt %d)", self.target.describe(), attempt)
+            self._establish()
+            return True
+        except TunnelError as error:
+            logger.warning("reconnect to %s failed: %s", self.target.alias, error)
+        except Exception as error:  # never let the monitor die
+            logger.exception("reconnect to %s failed unexpectedly", self.target.alias)
+            with self._cond:
+                self._last_error = str(error)
+        return False
 
     def _wake_wait(self, delay: float) -> bool:
         """Sleep ``delay`` s; True when the connection was closed meanwhile."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Any
 
 from qcos.exceptions import TunnelError
 from qcos.tunnels.connection import ConnectionState, SSHConnection
 from qcos.tunnels.forward import LocalForwarder
+from qcos.tunnels.settings import SSHSettings
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +23,8 @@ class SSHTunnel:
     >>> with SSHTunnel("lumi", remote_port=8888) as tunnel:   # doctest: +SKIP
     ...     httpx.get(f"{tunnel.local_url}/health")
 
-    Connection keyword arguments (``ssh_config``, ``known_hosts``, ``identity``,
-    ``port``, ``user``, ``host_key_policy``, ``keepalive_s``, ...) go to
+    Connection keyword arguments (``settings=SSHSettings(...)`` and/or its fields
+    ``ssh_config``, ``known_hosts``, ``identity``, ``port``, ``user``, ...) go to
     :class:`SSHConnection`; or pass an existing ``connection`` to share it. The local
     listener survives reconnects, so ``local_url`` stays valid for the tunnel's life.
     """
@@ -131,19 +131,8 @@ class SSHTunnel:
 # -- the process-wide cache ---------------------------------------------------------
 
 _cache_lock = threading.Lock()
-_cache: dict[tuple[Any, ...], list[Any]] = {}  # key -> [tunnel, refcount]
-
-
-def _cache_key(host: str, remote_host: str, remote_port: int, kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    def norm(value: Any) -> Any:
-        if isinstance(value, os.PathLike):
-            return os.fspath(value)
-        if isinstance(value, list):
-            return tuple(norm(v) for v in value)
-        return value
-
-    settings = tuple(sorted((k, norm(v)) for k, v in kwargs.items() if v is not None))
-    return (host, remote_host, remote_port, settings)
+#: (host, remote host, remote port, SSH settings, local port) -> [tunnel, users]
+_cache: dict[tuple[Any, ...], list[Any]] = {}
 
 
 def acquire_tunnel(
@@ -152,17 +141,20 @@ def acquire_tunnel(
     *,
     remote_host: str = "localhost",
     local_port: int | None = None,
-    **connection_kwargs: Any,
+    settings: SSHSettings | None = None,
+    **options: Any,
 ) -> SSHTunnel:
-    """A started tunnel for (host, remote end, settings), shared within the process.
+    """A started tunnel for (host, remote end, SSH settings), shared within the process.
 
+    The SSH options are ``settings`` and/or :class:`SSHSettings` field names as keywords.
     Each call takes a reference; give it back with :func:`release_tunnel`. A request
     naming a ``local_port`` reuses a cached tunnel only if it listens on that port.
     """
-    key = _cache_key(host, remote_host, remote_port, connection_kwargs)
+    ssh = SSHSettings.of(settings, **options)
+    key = (host, remote_host, remote_port, ssh)
     with _cache_lock:
         for cached_key, entry in _cache.items():
-            tunnel = entry[0]
+            tunnel: SSHTunnel = entry[0]
             if cached_key[:4] != key or tunnel.state == ConnectionState.CLOSED.value:
                 continue
             if local_port and tunnel.local_port != local_port:
@@ -171,7 +163,7 @@ def acquire_tunnel(
             logger.debug("reusing %r (%d users)", tunnel, entry[1])
             return tunnel
         tunnel = SSHTunnel(
-            host, remote_port, remote_host=remote_host, local_port=local_port or 0, **connection_kwargs
+            host, remote_port, remote_host=remote_host, local_port=local_port or 0, settings=ssh
         ).start()
         _cache[(*key, tunnel.local_port)] = [tunnel, 1]
         return tunnel

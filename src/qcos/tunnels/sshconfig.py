@@ -118,65 +118,75 @@ def resolve_target(
     config = load_ssh_config(ssh_config)
     # Any: paramiko's values are strings, except lists for multi-valued keys such as identityfile
     entry: dict[str, Any] = dict(config.lookup(alias)) if config is not None else {}
-
-    hostname = str(entry.get("hostname") or alias)
-    resolved_port = port or spec_port or int(str(entry.get("port") or 22))
-    resolved_user = user or spec_user or str(entry.get("user") or getpass.getuser())
-
-    if identity is None:
-        identities: tuple[str, ...] = tuple(str(p) for p in entry.get("identityfile") or [])
-    elif isinstance(identity, list | tuple):
-        identities = tuple(os.fspath(p) for p in identity)
-    else:
-        identities = (os.fspath(identity),)
-    identities = tuple(os.path.expanduser(p) for p in identities)
-
-    known: tuple[str, ...]
-    if known_hosts is not None:
-        known = (os.path.expanduser(os.fspath(known_hosts)),)
-    else:
-        configured = str(entry.get("userknownhostsfile") or "").split()
-        known = tuple(os.path.expanduser(p) for p in configured) or (os.path.expanduser(DEFAULT_KNOWN_HOSTS),)
-
-    jumps: tuple[SSHTarget, ...] = ()
-    proxy_jump = str(entry.get("proxyjump") or "").strip()
-    if proxy_jump and proxy_jump.lower() != "none":
-        hops: list[SSHTarget] = []
-        for hop in proxy_jump.split(","):
-            # A jump host is resolved through the same config (it may be an alias) but
-            # keeps its own user/port/keys; only the known_hosts override is shared.
-            resolved = resolve_target(
-                hop, ssh_config=ssh_config, known_hosts=known_hosts, _depth=_depth + 1
-            )
-            hops.extend(resolved.jumps)
-            hops.append(_without_jumps(resolved))
-        jumps = tuple(hops)
+    jumps = _jumps(entry, ssh_config=ssh_config, known_hosts=known_hosts, depth=_depth)
     if entry.get("proxycommand"):
         logger.warning("ProxyCommand for %s is ignored by qcos; use ProxyJump instead", alias)
-
-    def _number(key: str) -> float | None:
-        value = entry.get(key)
-        try:
-            return float(str(value)) if value is not None else None
-        except ValueError as error:
-            raise TunnelError(f"ssh config: {key} for {alias!r} must be a number, got {value!r}") from error
-
-    count_max = _number("serveralivecountmax")
+    count_max = _number(entry, alias, "serveralivecountmax")
+    strict = entry.get("stricthostkeychecking")
     return SSHTarget(
         alias=alias,
-        hostname=hostname,
-        port=int(resolved_port),
-        user=resolved_user,
-        identity_files=identities,
+        hostname=str(entry.get("hostname") or alias),
+        port=int(port or spec_port or int(str(entry.get("port") or 22))),
+        user=user or spec_user or str(entry.get("user") or getpass.getuser()),
+        identity_files=_identities(identity, entry),
         jumps=jumps,
-        known_hosts=known,
-        strict_host_key_checking=(str(entry["stricthostkeychecking"]).lower()
-                                  if entry.get("stricthostkeychecking") else None),
-        keepalive_s=_number("serveraliveinterval"),
+        known_hosts=_known_hosts(known_hosts, entry),
+        strict_host_key_checking=str(strict).lower() if strict else None,
+        keepalive_s=_number(entry, alias, "serveraliveinterval"),
         keepalive_count_max=int(count_max) if count_max is not None else None,
-        connect_timeout_s=_number("connecttimeout"),
+        connect_timeout_s=_number(entry, alias, "connecttimeout"),
         use_agent=str(entry.get("identitiesonly", "no")).lower() != "yes",
     )
+
+
+def _identities(
+    identity: str | os.PathLike[str] | list[str] | tuple[str, ...] | None, entry: dict[str, Any]
+) -> tuple[str, ...]:
+    """The caller's identity file(s), else the config's IdentityFile entries (``~`` expanded)."""
+    if identity is None:
+        paths: tuple[str, ...] = tuple(str(p) for p in entry.get("identityfile", []) or [])
+    elif isinstance(identity, list | tuple):
+        paths = tuple(os.fspath(p) for p in identity)
+    else:
+        paths = (os.fspath(identity),)
+    return tuple(os.path.expanduser(p) for p in paths)
+
+
+def _known_hosts(known_hosts: str | os.PathLike[str] | None, entry: dict[str, Any]) -> tuple[str, ...]:
+    """The caller's known_hosts file, else the config's UserKnownHostsFile(s), else ~/.ssh/known_hosts."""
+    if known_hosts is not None:
+        return (os.path.expanduser(os.fspath(known_hosts)),)
+    configured = str(entry.get("userknownhostsfile") or "").split()
+    return tuple(os.path.expanduser(p) for p in configured) or (os.path.expanduser(DEFAULT_KNOWN_HOSTS),)
+
+
+def _jumps(
+    entry: dict[str, Any],
+    *,
+    ssh_config: str | os.PathLike[str] | None,
+    known_hosts: str | os.PathLike[str] | None,
+    depth: int,
+) -> tuple[SSHTarget, ...]:
+    """The ProxyJump hops, outermost first (a hop's own jumps come before it)."""
+    proxy_jump = str(entry.get("proxyjump") or "").strip()
+    if not proxy_jump or proxy_jump.lower() == "none":
+        return ()
+    hops: list[SSHTarget] = []
+    for hop in proxy_jump.split(","):
+        # A jump host is resolved through the same config (it may be an alias) but
+        # keeps its own user/port/keys; only the known_hosts override is shared.
+        resolved = resolve_target(hop, ssh_config=ssh_config, known_hosts=known_hosts, _depth=depth + 1)
+        hops.extend(resolved.jumps)
+        hops.append(_without_jumps(resolved))
+    return tuple(hops)
+
+
+def _number(entry: dict[str, Any], alias: str, key: str) -> float | None:
+    value = entry.get(key)
+    try:
+        return float(str(value)) if value is not None else None
+    except ValueError as error:
+        raise TunnelError(f"ssh config: {key} for {alias!r} must be a number, got {value!r}") from error
 
 
 def _without_jumps(target: SSHTarget) -> SSHTarget:
