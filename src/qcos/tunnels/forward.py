@@ -38,39 +38,41 @@ class _Pair:
         self.close()
 
     def _socket_to_channel(self) -> None:
-        try:
-            while not self._closed.is_set():
-                data = self.sock.recv(BUFFER_SIZE)
-                if not data:
-                    with contextlib.suppress(Exception):
-                        self.channel.shutdown_write()
-                    return
-                self.channel.sendall(data)
-        except Exception as error:  # OSError, or paramiko's SSHException/EOFError
-            if not self._closed.is_set():
-                logger.debug("forward local->remote ended: %s", error)
-            self.close()
+        self._pump(self.sock.recv, self.channel.sendall, self._local_eof, "local->remote")
 
     def _channel_to_socket(self) -> None:
+        self._pump(self.channel.recv, self.sock.sendall, self._remote_eof, "remote->local")
+
+    def _pump(self, read: Callable[[int], bytes], write: Callable[[bytes], Any], at_end: Callable[[], None],
+              direction: str) -> None:
+        """Copy ``read`` to ``write`` until the source ends (then ``at_end()``), an error, or close."""
         try:
             while not self._closed.is_set():
-                data = self.channel.recv(BUFFER_SIZE)
+                data = read(BUFFER_SIZE)
                 if not data:
-                    if self.channel.eof_received:
-                        # The remote side finished cleanly: pass the EOF on.
-                        with contextlib.suppress(OSError):
-                            self.sock.shutdown(socket.SHUT_WR)
-                        return
-                    # No EOF: the SSH transport died under us; fail the local side now.
-                    logger.debug("channel closed without EOF (transport lost)")
-                    self.cut = True
-                    self.close()
+                    at_end()
                     return
-                self.sock.sendall(data)
-        except Exception as error:
+                write(data)
+        except Exception as error:  # OSError, or paramiko's SSHException/EOFError
             if not self._closed.is_set():
-                logger.debug("forward remote->local ended: %s", error)
+                logger.debug("forward %s ended: %s", direction, error)
             self.close()
+
+    def _local_eof(self) -> None:
+        """The local client finished sending: pass the EOF on to the channel."""
+        with contextlib.suppress(Exception):
+            self.channel.shutdown_write()
+
+    def _remote_eof(self) -> None:
+        """The channel gave no more data: a clean EOF is passed on; none means the transport was lost."""
+        if self.channel.eof_received:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_WR)
+            return
+        # No EOF: the SSH transport died under us; fail the local side now.
+        logger.debug("channel closed without EOF (transport lost)")
+        self.cut = True
+        self.close()
 
     def close(self) -> None:
         with self._lock:
