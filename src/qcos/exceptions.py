@@ -95,6 +95,10 @@ class BridgeError(QcosError):
     """A REST bridge refused a request or answered something unexpected."""
 
 
+class PoolUnavailable(BridgeError):
+    """No bridge worker can take the request now (queue full, or every worker is down): HTTP 503."""
+
+
 class TunnelError(QcosError):
     """An SSH tunnel could not be opened or kept alive."""
 

@@ -222,7 +222,8 @@ def test_pool_queue_limit_and_timeout():
     """One worker, one queue place: a third request is refused at once; the slow one times out."""
     import asyncio
 
-    from qcos.bridge.workers import BridgePool, Job, PoolUnavailable
+    from qcos.bridge.workers import BridgePool, Job
+    from qcos.exceptions import PoolUnavailable
     from qcos.workers import TIMEOUT, WorkerConfig
 
     slow = Job('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[1] q;\nbit[1] c;\n'

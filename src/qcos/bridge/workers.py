@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qcos.circuits.noise import RUN_OPTION_KEY
-from qcos.exceptions import BridgeError, WorkerError
+from qcos.exceptions import BridgeError, PoolUnavailable, WorkerError
 from qcos.workers import Chunk, Outcome, WorkerConfig, WorkerPool
 
 logger = logging.getLogger(__name__)
@@ -39,10 +39,6 @@ class Job:
         if self.noise:
             options[RUN_OPTION_KEY] = dict(self.noise)
         return Chunk(self.qasm, self.shots, self.seed, options)
-
-
-class PoolUnavailable(BridgeError):
-    """No worker can take the request now (queue full, or every worker is down)."""
 
 
 class BridgePool:
