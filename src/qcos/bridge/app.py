@@ -12,9 +12,9 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -24,27 +24,16 @@ from starlette.requests import ClientDisconnect
 from qcos.bridge.auth import BearerAuth
 from qcos.bridge.models import BatchRequest, CircuitRequest, describe_validation_error
 from qcos.bridge.settings import BridgeSettings
-from qcos.bridge.workers import BridgePool, Job, PoolUnavailable
+from qcos.bridge.workers import BridgePool, Job
 from qcos.circuits.noise import parse_noise
-from qcos.exceptions import QcosError
-from qcos.workers import (
-    CIRCUIT,
-    CRASHED,
-    MEMORY,
-    NOT_RUN,
-    OK,
-    POISON,
-    QASM,
-    SIMULATION,
-    TIMEOUT,
-    Outcome,
-)
+from qcos.exceptions import PoolUnavailable, QcosError
+from qcos.workers import Outcome, jobs
 
 logger = logging.getLogger(__name__)
 
 #: HTTP status for each job outcome code: what the circuit causes is a 4xx, never a 5xx.
-STATUS_OF = {OK: 200, QASM: 400, CIRCUIT: 422, SIMULATION: 422, MEMORY: 422, POISON: 422, TIMEOUT: 504,
-             CRASHED: 500, NOT_RUN: 503}
+STATUS_OF = {jobs.OK: 200, jobs.QASM: 400, jobs.CIRCUIT: 422, jobs.SIMULATION: 422, jobs.MEMORY: 422,
+             jobs.POISON: 422, jobs.TIMEOUT: 504, jobs.CRASHED: 500, jobs.NOT_RUN: 503}
 #: Header (and batch item field ``cause``) marking errors any node would give for the circuit:
 #: clients such as ``custom_rest`` neither retry them nor send the circuit to another node.
 CAUSE_HEADER = "X-Qcos-Error-Cause"
@@ -72,7 +61,16 @@ class HTTPProblem(Exception):
 def create_app(settings: BridgeSettings, pool: BridgePool, *, own_pool: bool = True) -> FastAPI:
     """The app for started ``pool``; with ``own_pool`` the app closes it at shutdown."""
     auth = BearerAuth(settings.api_key)
-    started_at = time.time()
+    app = FastAPI(title="qcos bridge", lifespan=_lifespan(settings, pool, auth, own_pool=own_pool),
+                  default_response_class=SafeJSONResponse, docs_url=None, redoc_url=None, openapi_url=None)
+    _add_error_handlers(app)
+    _add_routes(app, settings, pool, auth)
+    return app
+
+
+def _lifespan(settings: BridgeSettings, pool: BridgePool, auth: BearerAuth, *,
+              own_pool: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Attach the pool's event loop at start-up (logging what serves); close an owned pool at shutdown."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -88,8 +86,10 @@ def create_app(settings: BridgeSettings, pool: BridgePool, *, own_pool: bool = T
             if own_pool:
                 pool.close()
 
-    app = FastAPI(title="qcos bridge", lifespan=lifespan, default_response_class=SafeJSONResponse, docs_url=None, redoc_url=None, openapi_url=None)
+    return lifespan
 
+
+def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPProblem)
     async def _problem(_: Request, error: HTTPProblem) -> SafeJSONResponse:
         return SafeJSONResponse({"detail": error.detail, **error.extra}, status_code=error.status, headers=error.headers)
@@ -99,46 +99,27 @@ def create_app(settings: BridgeSettings, pool: BridgePool, *, own_pool: bool = T
         logger.exception("unexpected bridge error")
         return SafeJSONResponse({"detail": f"internal bridge error: {type(error).__name__}"}, status_code=500)
 
+
+def _add_routes(app: FastAPI, settings: BridgeSettings, pool: BridgePool, auth: BearerAuth) -> None:
+    started_at = time.time()
+
     @app.get("/health")
     async def health(request: Request) -> SafeJSONResponse:
-        from qcos import __version__
-
         stats = pool.stats()
         ok = stats["workers_available"] > 0
-        status = "ok" if ok else "unavailable"
         if not auth.allows(request.headers.get("authorization")):  # strangers learn only up/ready
-            return SafeJSONResponse({"status": status}, status_code=200 if ok else 503)
-        body = {
-            "status": status,
-            "version": __version__,
-            "device": settings.device,
-            "method": settings.method,
-            "max_qubits": settings.max_qubits,
-            "max_shots": settings.max_shots,
-            "max_batch": settings.max_batch,
-            "max_body_bytes": settings.max_body_bytes,
-            "timeout_s": settings.timeout_s,
-            "worker_memory_mb": settings.memory_limit_mb,
-            "auth": auth.enabled,
-            "batch": True,
-            "noise": True,  # takes the optional `noise` field (qcos.circuits.noise)
-            "uptime_s": round(time.time() - started_at, 1),
-            **stats,
-        }
+            return SafeJSONResponse({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
+        body = _health_details(settings, auth, stats, uptime_s=time.time() - started_at)
         return SafeJSONResponse(body, status_code=200 if ok else 503)
 
     @app.post("/run-circuit")
     async def run_circuit(request: Request) -> SafeJSONResponse:
-        data = await _read_json(request, auth, settings)
-        try:
-            body = CircuitRequest.model_validate(data)
-        except ValidationError as error:
-            raise _invalid(error) from None
+        body = await _read_request(request, CircuitRequest, auth, settings)
         _check_shots(body.shots, settings, "shots")
         result = (await _run(request, pool, [_job(body)], batch=False))[0]
         if result.ok:
             return SafeJSONResponse({"counts": result.counts})
-        headers = {"Retry-After": "1"} if result.code == NOT_RUN else None
+        headers = {"Retry-After": "1"} if result.code == jobs.NOT_RUN else None
         if result.circuit_caused:
             headers = {CAUSE_HEADER: "circuit"}
         raise HTTPProblem(STATUS_OF.get(result.code, 500), result.message, headers=headers,
@@ -146,21 +127,51 @@ def create_app(settings: BridgeSettings, pool: BridgePool, *, own_pool: bool = T
 
     @app.post("/run-batch")
     async def run_batch(request: Request) -> SafeJSONResponse:
-        data = await _read_json(request, auth, settings)
-        try:
-            body = BatchRequest.model_validate(data)
-        except ValidationError as error:
-            raise _invalid(error) from None
+        body = await _read_request(request, BatchRequest, auth, settings)
         if len(body.circuits) > settings.max_batch:
             raise HTTPProblem(422, f"circuits: {len(body.circuits)} circuits in one batch; this bridge takes at "
                                    f"most {settings.max_batch} (--max-batch); split the batch")
         for index, item in enumerate(body.circuits):
             _check_shots(item.shots, settings, f"circuits.{index}.shots")
-        jobs = [_job(item, f"circuits.{index}.noise") for index, item in enumerate(body.circuits)]
-        results = await _run(request, pool, jobs, batch=True)
+        batch = [_job(item, f"circuits.{index}.noise") for index, item in enumerate(body.circuits)]
+        results = await _run(request, pool, batch, batch=True)
         return SafeJSONResponse({"results": [_batch_item(r) for r in results]})
 
-    return app
+
+def _health_details(settings: BridgeSettings, auth: BearerAuth, stats: dict[str, Any], *,
+                    uptime_s: float) -> dict[str, Any]:
+    """What ``/health`` tells a client that sent the API key: limits, version and pool counters."""
+    from qcos import __version__
+
+    return {
+        "status": "ok" if stats["workers_available"] > 0 else "unavailable",
+        "version": __version__,
+        "device": settings.device,
+        "method": settings.method,
+        "max_qubits": settings.max_qubits,
+        "max_shots": settings.max_shots,
+        "max_batch": settings.max_batch,
+        "max_body_bytes": settings.max_body_bytes,
+        "timeout_s": settings.timeout_s,
+        "worker_memory_mb": settings.memory_limit_mb,
+        "auth": auth.enabled,
+        "batch": True,
+        "noise": True,  # takes the optional `noise` field (qcos.circuits.noise)
+        "uptime_s": round(uptime_s, 1),
+        **stats,
+    }
+
+
+_Body = TypeVar("_Body", CircuitRequest, BatchRequest)
+
+
+async def _read_request(request: Request, model: type[_Body], auth: BearerAuth, settings: BridgeSettings) -> _Body:
+    """The request's JSON body, authenticated and validated as ``model`` (422 listing what is wrong)."""
+    data = await _read_json(request, auth, settings)
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise _invalid(error) from None
 
 
 def _job(body: CircuitRequest, where: str = "noise") -> Job:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-from qcos.tunnels.cli import add_ssh_options, connection_kwargs
+from qcos.tunnels.cli import add_ssh_options, ssh_settings
+
+if TYPE_CHECKING:
+    from qcos.bridge.deploy import BridgeDeployment
+    from qcos.bridge.settings import BridgeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -72,32 +78,19 @@ def _add_serve_command(subparsers: Any) -> None:
     serve.set_defaults(func=_cmd_serve)
 
 
-def settings_from_args(args: argparse.Namespace) -> Any:
+def settings_from_args(args: argparse.Namespace) -> BridgeSettings:
     """Build BridgeSettings from parsed ``serve`` arguments (key from file or environment)."""
+    from dataclasses import fields
+
     from qcos.bridge.settings import BridgeSettings, load_api_key
     from qcos.exceptions import ConfigError
 
     if not args.max_body_mb > 0:
         raise ConfigError(f"--max-body-mb must be > 0, got {args.max_body_mb}")
-    return BridgeSettings(
-        host=args.host,
-        port=args.port,
-        device=args.device,
-        method=args.method,
-        max_qubits=args.max_qubits,
-        workers=args.workers,
-        max_shots=args.max_shots,
-        timeout_s=args.timeout_s,
-        max_body_bytes=max(1, int(args.max_body_mb * 2**20)),
-        max_batch=args.max_batch,
-        max_queue=args.max_queue,
-        body_timeout_s=args.body_timeout_s,
-        header_timeout_s=args.header_timeout_s,
-        max_connections=args.max_connections,
-        insecure_no_auth=args.insecure_no_auth,
-        worker_memory_mb=args.worker_memory_mb,
-        api_key=load_api_key(args.api_key_file),
-    )
+    # every other option is named like the setting it sets
+    values = {f.name: getattr(args, f.name) for f in fields(BridgeSettings) if hasattr(args, f.name)}
+    values.update(max_body_bytes=max(1, int(args.max_body_mb * 2**20)), api_key=load_api_key(args.api_key_file))
+    return BridgeSettings(**values)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -152,32 +145,24 @@ def _add_bridge_location(parser: argparse.ArgumentParser) -> None:
     add_ssh_options(parser)
 
 
-def _read_key_file(path: str) -> str:
-    from pathlib import Path
-
-    from qcos.exceptions import ConfigError
-
-    try:
-        lines = Path(path).expanduser().read_text(encoding="utf-8").strip().splitlines()
-    except OSError as error:
-        raise ConfigError(f"--api-key-file {path}: cannot read it ({error.strerror or error})") from error
-    if not lines or not lines[0].strip():
-        raise ConfigError(f"--api-key-file {path} is empty; put the key on its first line")
-    return lines[0].strip()
-
-
-def _deployment(args: argparse.Namespace, python: str = "python3") -> Any:
+@contextlib.contextmanager
+def _deployment(args: argparse.Namespace, python: str = "python3") -> Iterator[BridgeDeployment]:
+    """The bridge on ``args.host`` over a fresh SSH connection, closed on leaving the block."""
     from qcos.bridge.deploy import BridgeDeployment
     from qcos.tunnels.connection import SSHConnection
 
-    connection = SSHConnection(args.host, reconnect=False, **connection_kwargs(args)).connect()
-    return BridgeDeployment(connection, remote_dir=args.remote_dir, port=args.port, python=python)
+    connection = SSHConnection(args.host, ssh_settings(args), reconnect=False).connect()
+    try:
+        yield BridgeDeployment(connection, remote_dir=args.remote_dir, port=args.port, python=python)
+    finally:
+        connection.close()
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    api_key = _read_key_file(args.api_key_file) if args.api_key_file else None
-    deployment = _deployment(args, args.python)
-    try:
+    from qcos.bridge.settings import load_api_key
+
+    api_key = load_api_key(args.api_key_file) if args.api_key_file else None
+    with _deployment(args, args.python) as deployment:
         if api_key is None:
             print("warning: no --api-key-file: any user on the remote host can use this bridge",
                   file=sys.stderr)
@@ -190,17 +175,12 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         print(f"  log: {deployment.log_path}\n  pid file: {deployment.pid_path}")
         print(f"  use it: qcos tunnel {args.host} --remote-port {args.port}   or the ssh_bridge provider "
               f"(host={args.host!r}, remote_port={args.port})")
-    finally:
-        deployment.connection.close()
     return 0
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    deployment = _deployment(args)
-    try:
+    with _deployment(args) as deployment:
         report = deployment.status()
-    finally:
-        deployment.connection.close()
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
     else:
@@ -214,10 +194,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_stop(args: argparse.Namespace) -> int:
-    deployment = _deployment(args)
-    try:
+    with _deployment(args) as deployment:
         stopped = deployment.stop()
-    finally:
-        deployment.connection.close()
     print(f"bridge on {args.host} port {args.port}: " + ("stopped" if stopped else "was not running"))
     return 0

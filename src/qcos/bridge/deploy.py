@@ -20,19 +20,19 @@ should stay secret):
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import posixpath
-import secrets
 import shlex
-import stat
-import tarfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from qcos.bridge.remote_files import (
+    check_remote_dir,
+    read_remote_key,
+    upload_source,
+    write_key_file,
+)
 from qcos.exceptions import BridgeError, TunnelError
 from qcos.tunnels.connection import SSHConnection
 from qcos.tunnels.manager import SSHTunnel
@@ -77,24 +77,6 @@ class BridgeStatus:
         }
 
 
-def pack_source() -> bytes:
-    """The installed ``qcos`` package (``.py`` files and data, no caches) as tar.gz bytes."""
-    import qcos
-
-    root = Path(qcos.__file__).resolve().parent
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(root.rglob("*")):
-            if not path.is_file() or "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo"):
-                continue
-            info = archive.gettarinfo(str(path), arcname=str(Path("qcos") / path.relative_to(root)))
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            with open(path, "rb") as handle:
-                archive.addfile(info, handle)
-    return buffer.getvalue()
-
-
 class BridgeDeployment:
     """The bridge on one remote host, directory and port."""
 
@@ -130,31 +112,9 @@ class BridgeDeployment:
             if rc != 0:
                 raise BridgeError(f"cannot create remote directory {self._requested_dir!r}: {err.strip()}")
             *_, directory, uid = out.strip().splitlines()
-            self._check_remote_dir(directory, int(uid))
+            check_remote_dir(self.connection, directory, int(uid))
             self._remote_dir = directory
         return self._remote_dir
-
-    def _check_remote_dir(self, directory: str, uid: int) -> None:
-        """Refuse a directory another user owns or can write: they could read the key or plant files."""
-        sftp = self.connection.sftp()
-        try:
-            info = sftp.stat(directory)
-        finally:
-            sftp.close()
-        host = self.connection.target.hostname
-        mode = stat.S_IMODE(info.st_mode or 0)
-        if info.st_uid != uid:
-            raise BridgeError(
-                f"remote directory {host}:{directory} is owned by uid {info.st_uid}, not by the login user "
-                f"(uid {uid}): its owner could read the API key or replace the bridge. Use a directory of "
-                "your own (--remote-dir)"
-            )
-        if mode & (stat.S_IWGRP | stat.S_IWOTH):
-            raise BridgeError(
-                f"remote directory {host}:{directory} has mode {mode:04o}: other users can write into it and "
-                f"plant files the bridge would follow. Run `chmod go-w {directory}` there, or use another "
-                "--remote-dir"
-            )
 
     def _path(self, name: str) -> str:
         return posixpath.join(self.remote_dir, name)
@@ -201,23 +161,7 @@ class BridgeDeployment:
     # -- deploy --------------------------------------------------------------------------
     def upload_source(self) -> None:
         """Copy the local qcos source to ``REMOTE_DIR/src`` (replacing an older copy)."""
-        archive = pack_source()
-        remote_archive = self._path("qcos-src.tar.gz")
-        sftp = self.connection.sftp()
-        try:
-            with sftp.open(remote_archive, "wb") as handle:
-                handle.set_pipelined(True)
-                handle.write(archive)
-        finally:
-            sftp.close()
-        quoted = shlex.quote(self.remote_dir)
-        rc, _, err = self._run(
-            f"cd {quoted} && rm -rf src.new && mkdir src.new && tar -xzf qcos-src.tar.gz -C src.new "
-            f"&& rm -rf src && mv src.new src && rm -f qcos-src.tar.gz"
-        )
-        if rc != 0:
-            raise BridgeError(f"unpacking qcos on the remote host failed: {err.strip()}")
-        logger.info("uploaded qcos source (%d KiB) to %s/src", len(archive) // 1024, self.remote_dir)
+        upload_source(self.connection, self.remote_dir)
 
     def check_python(self, upload: bool) -> str:
         """Check the remote python has qcos and the bridge's dependencies; returns qcos's version."""
@@ -251,47 +195,13 @@ class BridgeDeployment:
         return values.get("VERSION", "?")
 
     def install_api_key(self, api_key: str) -> str:
-        """Write the key to ``bridge-PORT.key`` (0600) over SFTP; returns its remote path.
-
-        No shell redirection: the file is created with O_EXCL inside a fresh 0700 directory
-        (so nobody can open it in between, and no planted symlink is followed), made 0600,
-        written, then renamed over the final name (a rename replaces a link, never follows it).
-        """
-        if not api_key.strip() or "\n" in api_key.strip():
-            raise BridgeError("the API key must be one non-empty line")
-        staging = self._path(f".bridge-{self.port}.key.{secrets.token_hex(8)}")
-        staged = posixpath.join(staging, "key")
-        sftp = self.connection.sftp()
-        try:
-            sftp.mkdir(staging, mode=0o700)
-            try:
-                with sftp.open(staged, "wx") as handle:
-                    handle.chmod(0o600)
-                    handle.write((api_key.strip() + "\n").encode())
-                sftp.posix_rename(staged, self.key_path)
-            finally:
-                with contextlib.suppress(OSError):
-                    sftp.remove(staged)
-                with contextlib.suppress(OSError):
-                    sftp.rmdir(staging)
-        except OSError as error:
-            raise BridgeError(f"cannot write the API key file {self.key_path} on the remote host: {error}") from error
-        finally:
-            sftp.close()
+        """Write the key to ``bridge-PORT.key`` (0600) over SFTP; returns its remote path."""
+        write_key_file(self.connection, self.key_path, api_key)
         return self.key_path
 
     def read_api_key(self) -> str | None:
         """The deployed bridge's key (to ask ``/health`` for details), or None when it has none."""
-        sftp = self.connection.sftp()
-        try:
-            with sftp.open(self.key_path, "r") as handle:
-                text = handle.read(4096).decode("utf-8", "replace")
-        except OSError:
-            return None
-        finally:
-            sftp.close()
-        key = text.strip().splitlines()[0].strip() if text.strip() else ""
-        return key or None
+        return read_remote_key(self.connection, self.key_path)
 
     def start(
         self,
