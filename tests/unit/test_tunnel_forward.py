@@ -38,7 +38,10 @@ class SocketChannel:
         self.sock.shutdown(socket.SHUT_WR)
 
     def close(self) -> None:
+        """Like paramiko's close: a recv blocked in another thread returns (a bare close would not wake it)."""
         self.closed = True
+        with suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
 
     def die(self) -> None:
