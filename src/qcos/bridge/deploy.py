@@ -20,6 +20,7 @@ should stay secret):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import posixpath
 import shlex
@@ -63,18 +64,11 @@ class BridgeStatus:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "remote_dir": self.remote_dir,
-            "port": self.port,
-            "pid": self.pid,
-            "running": self.running,
-            "healthy": self.healthy,
-            "health": self.health,
-            "detail": self.detail,
-            "log": self.log_path,
-            **self.extra,
-        }
+        """The JSON of ``qcos bridge status --json`` (``log_path`` as ``log``, ``extra`` merged in)."""
+        data = dataclasses.asdict(self)
+        data["log"] = data.pop("log_path")
+        data.update(data.pop("extra"))
+        return data
 
 
 class BridgeDeployment:
