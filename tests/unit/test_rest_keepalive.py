@@ -109,3 +109,32 @@ def test_a_silent_peer_has_its_pool_cut_and_the_next_request_opens_a_new_one(pee
     finally:
         provider.close()
     assert len(peer.run_ports) == 3 and len(set(peer.run_ports)) == 2  # the cut pool was not reused
+
+
+def test_requests_sharing_a_silent_peers_pool_all_fail_at_once_without_retries(peer: Peer) -> None:
+    provider = CustomRESTProvider()
+    nodes = provider.build_nodes(endpoints=[peer.url] * 3, batch=False, liveness_s=0.8, timeout_s=60,
+                                 retries=2, backoff_s=0)
+    errors: list[BaseException] = []
+
+    def run(node_index: int) -> None:
+        try:
+            provider.execute(circuit(), 3, nodes[node_index])
+        except BaseException as error:
+            errors.append(error)
+
+    try:
+        assert provider.health_check()
+        peer.frozen.set()
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert not any(thread.is_alive() for thread in threads)
+    finally:
+        provider.close()
+    assert len(errors) == 3 and all(isinstance(e, EndpointUnreachable) for e in errors), errors
+    assert all("stopped answering" in str(e) for e in errors)
+    assert len(peer.run_ports) == 3  # none was sent again to the silent peer
+    assert all(not node.online for node in nodes)

@@ -95,13 +95,14 @@ class RestClient:
             return self.clients.shared().post(url, content=body, headers=headers, timeout=timeout)
 
         pool = self.clients.watched(endpoint)
+        silent = f"{display_endpoint(endpoint)} stopped answering (found silent for liveness_s={liveness_s:g})"
         try:
             response: httpx.Response = watched_send(
                 lambda: pool.post(url, content=body, headers=headers, timeout=timeout),
                 lambda probe_s: self.answers(endpoint, probe_s),
                 liveness_s=liveness_s,
                 what=f"{display_endpoint(endpoint)} (node {node.node_id})",
-                cut=lambda: self.clients.cut(pool),
+                cut=lambda: self.clients.cut(pool, silent),
             )
         except PeerSilentError as error:
             self._on_silent(endpoint)

@@ -2,8 +2,8 @@
 
 Requests watched for liveness go through one pool per endpoint that remembers the sockets it
 opened: when that peer goes silent, :meth:`HttpClients.cut` shuts every one of them down (so
-a request blocked on a reused connection returns too) and drops the pool as a whole; the next
-request opens a fresh one. Keeping those connections alive matters through SSH tunnels,
+a request blocked on a reused connection returns too, as PeerSilentError) and drops the pool
+as a whole; the next request opens a fresh one. Keeping those connections alive matters through SSH tunnels,
 where each new connection is a new SSH channel.
 """
 
@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from qcos.exceptions import PeerSilentError
 from qcos.providers.rest.settings import RestSettings
 
 if TYPE_CHECKING:
@@ -35,18 +36,19 @@ class WatchedPool:
         self.endpoint = endpoint
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
+        self._silent: str | None = None
 
     def post(self, url: str, *, content: bytes, headers: Mapping[str, str], timeout: httpx.Timeout) -> httpx.Response:
-        """POST through this pool; a pool cut meanwhile gives an ``httpx.ConnectError`` (retried)."""
+        """POST through this pool; PeerSilentError when the pool is cut meanwhile (not worth a retry)."""
         import httpx
 
         try:
             return self.client.post(url, content=content, headers=headers, timeout=timeout,
                                     extensions={"trace": self._trace})
-        except RuntimeError as error:
-            if not self.client.is_closed:
-                raise
-            raise httpx.ConnectError(f"the connections to {self.endpoint} were cut (the peer went silent)") from error
+        except (httpx.TransportError, RuntimeError) as error:  # RuntimeError: the client is closed
+            if self._silent is not None:
+                raise PeerSilentError(self._silent) from error
+            raise
 
     def _trace(self, event: str, info: Mapping[str, Any]) -> None:
         """httpcore's trace hook: remember the socket of every connection this pool opens."""
@@ -61,8 +63,9 @@ class WatchedPool:
                 self._sockets = [s for s in self._sockets if s.fileno() != -1 and s is not sock]
                 self._sockets.append(sock)
 
-    def cut(self) -> None:
-        """Shut down every connection (a blocked read returns at once) and close the client."""
+    def cut(self, reason: str) -> None:
+        """The peer is silent (``reason``): shut every connection down (a blocked read returns) and close."""
+        self._silent = reason
         with self._lock:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
@@ -101,12 +104,15 @@ class HttpClients:
                 pool = self._watched[endpoint] = WatchedPool(self._new_client(), endpoint)
             return pool
 
-    def cut(self, pool: WatchedPool) -> None:
-        """Its peer went silent: shut ``pool``'s connections down; the endpoint's next request opens a new one."""
+    def cut(self, pool: WatchedPool, reason: str) -> None:
+        """Its peer went silent: shut ``pool``'s connections down; the endpoint's next request opens a new one.
+
+        Other requests that were using the pool fail with PeerSilentError(``reason``) at once.
+        """
         with self._lock:
             if self._watched.get(pool.endpoint) is pool:
                 del self._watched[pool.endpoint]
-        pool.cut()
+        pool.cut(reason)
 
     def reset(self, settings: RestSettings) -> None:
         """Use ``settings`` from now on; open clients are closed (new ones are made on next use)."""
