@@ -28,6 +28,7 @@ import httpx
 from qiskit.circuit.random import random_circuit
 
 from qcos import ClusterBuilder, DistributedQVM
+from qcos.providers.ssh_bridge import SSHBridgeProvider
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,9 +104,13 @@ def main() -> None:
                                             n_workers=args.workers, batch=batch, **common, **ssh).build()
             times: dict[str, list[float]] = {"direct": [], "tunnel": []}
             counts: dict[str, list[dict[str, int]]] = {}
+            provider = tunneled.provider_for(tunneled.nodes[0].node_id)
+            assert isinstance(provider, SSHBridgeProvider) and provider.tunnel is not None
+            tunnel = provider.tunnel
             try:
                 for registry in (direct, tunneled):  # warm-up
                     DistributedQVM(registry, shots=args.shots, seed=1, progress=False).run(circuits[:8])
+                channels_before = tunnel.status()["forwarded_connections"]
                 for _ in range(args.repeat):
                     for name, registry in (("direct", direct), ("tunnel", tunneled)):
                         qvm = DistributedQVM(registry, shots=args.shots, seed=7, progress=False)
@@ -113,6 +118,7 @@ def main() -> None:
                         results = qvm.run(circuits)
                         times[name].append(time.perf_counter() - start)
                         counts[name] = [r.counts for r in results]
+                channels = tunnel.status()["forwarded_connections"] - channels_before
             finally:
                 direct.close()
                 tunneled.close()
@@ -121,7 +127,8 @@ def main() -> None:
             ratios[mode] = rate["tunnel"] / rate["direct"]
             print(f"{mode:>11}: direct {rate['direct']:7.1f} circuits/s, tunnel {rate['tunnel']:7.1f} circuits/s "
                   f"(median of {args.repeat}, {args.workers} nodes, {args.circuits} x {args.qubits}q x "
-                  f"{args.shots} shots), ratio {ratios[mode]:.3f}")
+                  f"{args.shots} shots), ratio {ratios[mode]:.3f}; {channels} SSH channel(s) opened for "
+                  f"{args.repeat} x {args.circuits} circuits")
         print("counts identical through the tunnel and direct: yes")
         print(f"tunnel/direct throughput ratio (batch mode, target >= 0.8): {ratios['batch']:.3f}")
     finally:
