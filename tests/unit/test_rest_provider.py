@@ -369,3 +369,15 @@ def test_build_nodes_takes_every_setting_with_its_default():
     assert provider.settings == RestSettings(retries=0)
     with pytest.raises(ValueError, match="batch_size"):
         provider.configure(provider.settings, batch_size=0)
+
+
+def test_retry_policy_backs_off_exponentially_and_honours_retry_after(monkeypatch):
+    import qcos.providers.rest.retry as retry
+
+    monkeypatch.setattr(retry.random, "random", lambda: 0.5)  # jitter factor 1.0
+    policy = retry.RetryPolicy(retries=3, backoff_s=0.25)
+    assert [policy.delay(n, None) for n in (1, 2, 3)] == [0.25, 0.5, 1.0]
+    assert policy.delay(1, httpx.Response(503, headers={"Retry-After": "4"})) == 4.0
+    assert policy.delay(1, httpx.Response(503, headers={"Retry-After": "3600"})) == retry.MAX_RETRY_AFTER_S
+    assert policy.delay(3, httpx.Response(503, headers={"Retry-After": "soon"})) == 1.0
+    assert policy.attempts == 4
