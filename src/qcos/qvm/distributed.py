@@ -16,24 +16,20 @@ from qcos.circuits.admission import admission_problem
 from qcos.circuits.noise import RUN_OPTION_KEY, NoiseSpec, parse_noise
 from qcos.circuits.qasm import loads as load_qasm
 from qcos.circuits.seeds import circuit_keys, derive_seed, new_run_seed
-from qcos.counts import Counts
 from qcos.exceptions import (
-    CircuitError,
     DispatchError,
-    NodeExecutionError,
     NoEligibleNodeError,
     QcosError,
 )
 from qcos.providers.base import ShotTask, TaskOutcome
 from qcos.providers.cluster import ClusterBuilder, NodeHandle, QPURegistry
-from qcos.providers.spec import QPUNodeSpec
+from qcos.qvm.executor import RunExecutor
 from qcos.qvm.modes import QVMMode
-from qcos.qvm.result import BatchResult, ChunkRecord, FallbackCounts, QVMResult
+from qcos.qvm.result import BatchResult, ChunkRecord, QVMResult
 from qcos.qvm.reuse import ChunkStore, reused_record
 from qcos.qvm.scheduler import Chunk, ChunkScheduler, SchedulerOutcome
-from qcos.qvm.sweeps import PointRef, Sweep, group_points, point_name
-from qcos.workers import Chunk as WorkerChunk
-from qcos.workers import Outcome, WorkerPool, qpy_bytes, simulator
+from qcos.qvm.sweeps import PointRef, Sweep, point_name
+from qcos.workers import simulator
 from qcos.workers.chunking import (
     AUTO,
     ChunkPlan,
@@ -42,18 +38,13 @@ from qcos.workers.chunking import (
     extend_plan,
     parse_chunk_shots,
 )
-from qcos.workers.parametric import point_seed, run_points
+from qcos.workers.parametric import point_seed
 
 logger = logging.getLogger(__name__)
 
 #: Shots per chunk unless set: "auto" cuts by what a shot costs (see qcos.workers.chunking):
 #: an ideal circuit with terminal measurements is one simulation, so one chunk.
 DEFAULT_CHUNK_SHOTS: ChunkShots = AUTO
-
-#: What per-run caches are keyed by: a circuit's index, or ("sweep", i) for a sweep's circuit.
-_Slot = int | tuple[str, int]
-
-_AER_OPTION_NAMES = simulator.option_names()
 
 
 class DistributedQVM:
@@ -107,15 +98,9 @@ class DistributedQVM:
         if self.noise is not None and "noise_model" in self.options:
             raise QcosError("DistributedQVM: give the noise once, as noise=... (it reaches every node), "
                             "not also as options['noise_model']")
-        #: per-run state, keyed by circuit index (or ("sweep", i)) and target options
-        self._prepared: dict[tuple[_Slot, simulator.OptionsKey], QuantumCircuit] = {}
-        self._prepare_locks: dict[tuple[_Slot, simulator.OptionsKey], threading.Lock] = {}
-        self._prepare_guard = threading.Lock()
-        self._transpile_s: dict[_Slot, float] = {}
-        self._payloads: dict[tuple[_Slot, simulator.OptionsKey], bytes] = {}
-        #: the sweeps of a run_sweeps run, and the sweep point each circuit index stands for
-        self._sweeps: list[Sweep] = []
-        self._points: dict[int, PointRef] = {}
+        #: the built-in Aer executor of the run in progress (prepared circuits, payloads, sweep points)
+        self._executor = RunExecutor(options=self.options, noise=self.noise, optimization_level=optimization_level,
+                                     chunk_timeout_s=chunk_timeout_s)
         #: the node of QVMMode.LOCAL, built on first use
         self._local: QPURegistry | None = None
         #: run_batch keeps per-run state (prepared circuits, payloads): one run at a time
@@ -272,10 +257,8 @@ class DistributedQVM:
     def _dispatch(self, handles: list[NodeHandle], chunks: list[Chunk], store: ChunkStore | None,
                   sweeps: list[Sweep], refs: dict[int, PointRef]) -> SchedulerOutcome:
         """Run ``chunks`` on ``handles`` with fresh per-run state (prepared circuits, payloads, sweeps)."""
-        self._prepared.clear()
-        self._payloads.clear()
-        self._transpile_s.clear()
-        self._sweeps, self._points = sweeps, refs
+        self._executor = RunExecutor(options=self.options, noise=self.noise, optimization_level=self.optimization_level,
+                                     chunk_timeout_s=self.chunk_timeout_s, sweeps=sweeps, points=refs)
         scheduler = ChunkScheduler(
             handles, self._run_on_node, max_attempts=self.max_attempts,
             max_node_failures=self.max_node_failures, timeout_s=self.chunk_timeout_s,
@@ -344,129 +327,10 @@ class DistributedQVM:
 
         A provider that runs chunks itself gets sweep points bound (the Aer executor finds
         them by circuit index and runs them as parametric groups)."""
-        provider = handle.provider
-        if not provider.uses_builtin_executor() and self._points:
-            tasks = [self._bound(task) for task in tasks]
-        return provider.run_tasks(tasks, handle.spec, self._run_builtin)
-
-    def _run_builtin(self, tasks: Sequence[ShotTask], node: QPUNodeSpec, pool: WorkerPool | None, *,
-                     declined: bool) -> list[TaskOutcome]:
-        """This run's built-in Aer executor: circuits prepared once per target, on the provider's workers if any."""
-        outcomes: list[TaskOutcome] = [None] * len(tasks)
-        options = {k: v for k, v in node.options.items() if k in _AER_OPTION_NAMES} | self.options
-        wrap: type[Counts] = FallbackCounts if declined else dict
-        prepared: dict[int, QuantumCircuit] = {}
-        points = [i for i, task in enumerate(tasks) if task.circuit_index in self._points]
-        for i, task in enumerate(tasks):
-            if task.circuit_index in self._points:
-                continue
-            try:
-                prepared[i] = self._prepare(task, options)
-            except Exception as error:
-                outcomes[i] = error
-        groups = group_points(tasks, points, self._points)
-        if pool is not None and (prepared or groups):
-            timeout = node.options.get("chunk_timeout_s", self.chunk_timeout_s)
-            # the worker rebuilds the NoiseModel from the canonical spec in its run options
-            run_options = {**options, RUN_OPTION_KEY: self.noise.to_dict()} if self.noise is not None else options
-            chunks = [WorkerChunk(self._payload(tasks[i], options, prepared[i]), tasks[i].shots, tasks[i].seed,
-                                  run_options)
-                      for i in prepared]
-            parametric = self._group_chunks(tasks, groups, options, run_options, outcomes)
-            done = pool.run(chunks + [chunk for _, chunk in parametric], timeout_s=timeout or None)
-            for i, outcome in zip(prepared, done, strict=False):
-                outcomes[i] = (_wrap(wrap, outcome.counts) if outcome.ok and outcome.counts is not None
-                               else _chunk_error(node.node_id, outcome))
-            for (group, _), outcome in zip(parametric, done[len(chunks):], strict=True):
-                _spread(outcomes, group, outcome, wrap, node.node_id)
-            return outcomes
-        for i, circuit in prepared.items():
-            try:
-                outcomes[i] = _wrap(wrap, simulator.run_counts(circuit, tasks[i].shots, tasks[i].seed, options,
-                                                               node_id=node.node_id, noise=self.noise))
-            except Exception as error:
-                outcomes[i] = error
-        for group in groups:
-            self._run_group_here(node, tasks, group, options, wrap, outcomes)
-        return outcomes
-
-    def _bound(self, task: ShotTask) -> ShotTask:
-        """``task`` with its sweep point bound (a plain task as it is)."""
-        ref = self._points.get(task.circuit_index)
-        if ref is None:
-            return task
-        return dataclasses.replace(task, circuit=self._sweeps[ref.sweep].bind(ref.point))
-
-    def _template(self, sweep: int, options: Mapping[str, Any]) -> QuantumCircuit:
-        """A sweep's circuit ready for Aer on this target, prepared once per run."""
-        return self._prepared_for(("sweep", sweep), self._sweeps[sweep].circuit, options)
-
-    def _group_chunks(self, tasks: Sequence[ShotTask], groups: list[list[int]], options: Mapping[str, Any],
-                      run_options: Mapping[str, Any], outcomes: list[TaskOutcome]) -> list[tuple[list[int], WorkerChunk]]:
-        """One parametric worker chunk per group; a group whose circuit cannot be prepared fails here."""
-        chunks = []
-        for group in groups:
-            first = tasks[group[0]]
-            sweep = self._points[first.circuit_index].sweep
-            try:
-                template = self._template(sweep, options)
-                table = self._sweeps[sweep].table(template, [self._points[tasks[i].circuit_index].point for i in group])
-                payload = self._payload_for(("sweep", sweep), options, template)
-            except Exception as error:
-                for i in group:
-                    outcomes[i] = error
-                continue
-            chunks.append((group, WorkerChunk(payload, first.shots, first.seed, run_options, table)))
-        return chunks
-
-    def _run_group_here(self, node: QPUNodeSpec, tasks: Sequence[ShotTask], group: list[int],
-                        options: Mapping[str, Any], wrap: type[Counts], outcomes: list[TaskOutcome]) -> None:
-        """Run a group of sweep points in this process (no worker pool): one Aer call."""
-        first = tasks[group[0]]
-        sweep = self._points[first.circuit_index].sweep
-        try:
-            template = self._template(sweep, options)
-            table = self._sweeps[sweep].table(template, [self._points[tasks[i].circuit_index].point for i in group])
-            counts = run_points(template, table, first.shots, first.seed, options,
-                                node_id=node.node_id, noise=self.noise)
-        except Exception as error:
-            for i in group:
-                outcomes[i] = error
-            return
-        for i, point in zip(group, counts, strict=True):
-            outcomes[i] = _wrap(wrap, point)
-
-    def _payload(self, task: ShotTask, options: Mapping[str, Any], circuit: QuantumCircuit) -> bytes:
-        """The prepared circuit as QPY bytes for a worker, serialized once per circuit and target."""
-        return self._payload_for(task.circuit_index, options, circuit)
-
-    def _payload_for(self, slot: _Slot, options: Mapping[str, Any], circuit: QuantumCircuit) -> bytes:
-        key = (slot, simulator.options_key(options))
-        payload = self._payloads.get(key)
-        if payload is None:
-            payload = self._payloads[key] = qpy_bytes(circuit)
-        return payload
-
-    def _prepare(self, task: ShotTask, options: Mapping[str, Any]) -> QuantumCircuit:
-        """Transpile a circuit once per target (reused pass manager), shared by its chunks."""
-        return self._prepared_for(task.circuit_index, task.circuit, options)
-
-    def _prepared_for(self, slot: _Slot, circuit: QuantumCircuit,
-                      options: Mapping[str, Any]) -> QuantumCircuit:
-        key = (slot, simulator.options_key(options))
-        prepared = self._prepared.get(key)
-        if prepared is not None:
-            return prepared
-        with self._prepare_guard:
-            lock = self._prepare_locks.setdefault(key, threading.Lock())
-        with lock:
-            prepared = self._prepared.get(key)
-            if prepared is None:
-                started = time.perf_counter()
-                prepared = simulator.prepare(circuit, options, self.optimization_level, noise=self.noise)
-                self._transpile_s[slot] = self._transpile_s.get(slot, 0.0) + (time.perf_counter() - started)
-                self._prepared[key] = prepared
-        return prepared
+        provider, executor = handle.provider, self._executor
+        if not provider.uses_builtin_executor() and executor.has_points:
+            tasks = [executor.bound(task) for task in tasks]
+        return provider.run_tasks(tasks, handle.spec, executor)
 
     def _assemble(self, circuits: Sequence[QuantumCircuit], keys: Sequence[str], plans: Sequence[ChunkPlan],
                   shots: int, run_seed: int, records: Mapping[tuple[int, int], ChunkRecord],
@@ -491,7 +355,7 @@ class DistributedQVM:
                     num_qubits=circuit.num_qubits,
                     chunks=chunks,
                     timings={
-                        "transpile_s": self._transpile_s.get(index, 0.0),
+                        "transpile_s": self._executor.transpile_s.get(index, 0.0),
                         "execute_s": sum(c.duration_s for c in chunks),
                         # Aer's per-experiment time summed over chunks: no start-up, no transfer
                         **({"simulate_s": sum(sim_times)} if chunks and len(sim_times) == len(chunks) else {}),
@@ -538,18 +402,6 @@ def _raise_failed(outcome: SchedulerOutcome, names: Sequence[str], total: int, b
     )
 
 
-def _spread(outcomes: list[TaskOutcome], group: list[int], outcome: Outcome, wrap: type[Counts],
-            node_id: str) -> None:
-    """A parametric chunk's outcome back onto its points' tasks."""
-    if outcome.ok and outcome.points is not None:
-        for i, counts in zip(group, outcome.points, strict=True):
-            outcomes[i] = _wrap(wrap, counts)
-        return
-    error = _chunk_error(node_id, outcome)
-    for i in group:
-        outcomes[i] = error
-
-
 def _as_sweep(sweep: Sweep, index: int) -> Sweep:
     if not isinstance(sweep, Sweep):
         raise QcosError(f"sweep #{index}: expected a qcos.qvm.sweeps.Sweep, got {type(sweep).__name__}")
@@ -557,16 +409,6 @@ def _as_sweep(sweep: Sweep, index: int) -> Sweep:
     if problem is not None:
         raise QcosError(f"sweep #{index} ({sweep.circuit.name!r}): {problem}")
     return Sweep.of(sweep.circuit, sweep.values, sweep.key)
-
-
-def _wrap(kind: type[Counts], counts: Mapping[str, int]) -> Counts:
-    """Counts as ``kind`` (dict or FallbackCounts), keeping Aer's ``sim_s`` when it came with them."""
-    sim_s = getattr(counts, "sim_s", None)
-    if sim_s is None:
-        return kind(counts)
-    wrapped = FallbackCounts(counts) if kind is FallbackCounts else simulator.SimCounts(counts)
-    wrapped.sim_s = sim_s
-    return wrapped
 
 
 def _as_circuit(circuit: QuantumCircuit | str, index: int) -> QuantumCircuit:
@@ -578,13 +420,6 @@ def _as_circuit(circuit: QuantumCircuit | str, index: int) -> QuantumCircuit:
     if problem is not None:
         raise QcosError(f"circuit #{index} ({circuit.name!r}): {problem}")
     return circuit
-
-
-def _chunk_error(node_id: str, outcome: Outcome) -> NodeExecutionError:
-    """A failed worker outcome as the scheduler's error: circuit-caused ones are final."""
-    if outcome.circuit_caused:
-        return CircuitError(node_id, outcome.message)
-    return NodeExecutionError(node_id, f"{outcome.code}: {outcome.message}")
 
 
 def _positive_int(name: str, value: object) -> int:
