@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from qcos.checks import require_int
 from qcos.counts import Counts
 from qcos.exceptions import EndpointUnreachable, HostKeyError, TunnelError
 from qcos.providers.base import ShotTask, TaskOutcome
@@ -41,12 +42,10 @@ def _check_arguments(host: object, n_workers: object, remote_port: object, local
     """ValueError naming the first bad argument (before any connection is made)."""
     if not isinstance(host, str) or not host.strip():
         raise ValueError(f"host must be an ssh config alias or [user@]host[:port], got {host!r}")
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-        raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
-    if isinstance(remote_port, bool) or not isinstance(remote_port, int) or not 0 < remote_port < 65536:
-        raise ValueError(f"remote_port must be a TCP port (1-65535), got {remote_port!r}")
-    if local_port is not None and (not isinstance(local_port, int) or not 0 <= local_port < 65536):
-        raise ValueError(f"local_port must be a TCP port or None (any free port), got {local_port!r}")
+    require_int("n_workers", n_workers)
+    require_int("remote_port", remote_port, maximum=65535, what="a TCP port (1-65535)")
+    if local_port is not None:
+        require_int("local_port", local_port, minimum=0, maximum=65535, what="a TCP port or None (any free port)")
     if not isinstance(reconnect_wait_s, int | float) or not reconnect_wait_s >= 0:
         raise ValueError(f"reconnect_wait_s must be >= 0 seconds, got {reconnect_wait_s!r}")
 

@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any
 
+from qcos.checks import require_int
+
 logger = logging.getLogger(__name__)
 
 #: A path argument: a string or anything ``os.fspath`` accepts.
@@ -64,8 +66,8 @@ class SSHSettings:
         else:
             set_(self, "identity", _path("identity", self.identity))
         port = self.port
-        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
-            raise ValueError(f"port must be the SSH server's TCP port (1-65535) or None, got {port!r}")
+        if port is not None:
+            require_int("port", port, maximum=65535, what="the SSH server's TCP port (1-65535) or None")
         if self.user is not None and (not isinstance(self.user, str) or not self.user.strip()):
             raise ValueError(f"user must be a remote user name or None, got {self.user!r}")
         if self.host_key_policy is not None:
@@ -73,8 +75,8 @@ class SSHSettings:
         set_(self, "connect_timeout_s", _positive("connect_timeout_s", self.connect_timeout_s))
         set_(self, "keepalive_s", _positive("keepalive_s", self.keepalive_s))
         count = self.keepalive_count_max
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
-            raise ValueError(f"keepalive_count_max must be a positive integer or None, got {count!r}")
+        if count is not None:
+            require_int("keepalive_count_max", count, what="a positive integer or None")
 
     @classmethod
     def of(cls, settings: SSHSettings | None = None, /, **options: Any) -> SSHSettings:
