@@ -110,7 +110,7 @@ class SSHBridgeProvider(CustomRESTProvider):
         self.reconnect_wait_s = DEFAULT_RECONNECT_WAIT_S
 
     @_lists_ssh_settings
-    def build_nodes(  # type: ignore[override]
+    def build_nodes(  # type: ignore[override]  # host and SSH options, not custom_rest's endpoints
         self,
         *,
         host: str,
