@@ -16,6 +16,7 @@ from qcos.circuits.admission import admission_problem
 from qcos.circuits.noise import RUN_OPTION_KEY, NoiseSpec, parse_noise
 from qcos.circuits.qasm import loads as load_qasm
 from qcos.circuits.seeds import circuit_keys, derive_seed, new_run_seed
+from qcos.counts import counts_problem
 from qcos.exceptions import (
     DispatchError,
     NoEligibleNodeError,
@@ -379,7 +380,7 @@ def _split_reused(chunks: list[Chunk], store: ChunkStore) -> tuple[dict[tuple[in
     to_run: list[Chunk] = []
     for chunk in chunks:
         counts = store.lookup(chunk.task)
-        if counts is not None and sum(counts.values()) == chunk.task.shots:
+        if counts is not None and counts_problem(counts, chunk.task.shots) is None:
             reused[(chunk.task.circuit_index, chunk.task.chunk_index)] = reused_record(chunk.task, counts)
         else:
             to_run.append(chunk)

@@ -27,7 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from qcos.counts import Counts
+from qcos.checks import is_int
+from qcos.counts import Counts, counts_problem
 from qcos.providers.base import ShotTask
 from qcos.qvm.result import ChunkRecord
 
@@ -56,9 +57,7 @@ def _valid(entry: Any) -> bool:
     if not isinstance(entry, dict) or not isinstance(entry.get("k"), str):
         return False
     counts, shots = entry.get("c"), entry.get("s")
-    return (isinstance(counts, dict) and isinstance(shots, int)
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values())
-            and sum(counts.values()) == shots)
+    return isinstance(counts, dict) and is_int(shots) and counts_problem(counts, shots) is None
 
 
 def read_entries(path: str | Path) -> dict[str, dict[str, Any]]:

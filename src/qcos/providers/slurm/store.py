@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from qcos.atomic import atomic_write_text
-from qcos.counts import Counts
+from qcos.counts import Counts, counts_problem
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,8 @@ class ResultStore:
             logger.warning("ignoring result file %s: its %s does not match; the chunk runs again", path,
                            "key" if stored_key != key else "content digest")
             return None
-        if shots is not None and sum(counts.values()) != shots:
-            logger.warning("ignoring result file %s: %d shots, expected %d", path, sum(counts.values()), shots)
+        problem = counts_problem(counts, shots) if shots is not None else None
+        if problem is not None:
+            logger.warning("ignoring result file %s: %s; the chunk runs again", path, problem)
             return None
         return counts
