@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from bridge_helpers import MAX_BODY_MB, MAX_QUBITS, MAX_SHOTS, TIMEOUT_S, BridgeProcess
+from bridge_helpers import MAX_BODY_MB, MAX_QUBITS, MAX_SHOTS, TIMEOUT_S
+from helpers.bridge import BridgeProcess
 
 
 @pytest.fixture(scope="session")

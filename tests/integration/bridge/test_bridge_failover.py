@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from bridge_helpers import BridgeProcess
 from helpers import free_port
+from helpers.bridge import BridgeProcess
 from sample_circuits import ghz as ghz_circuit
 
 from qcos.providers import ClusterBuilder

@@ -10,7 +10,8 @@ import time
 
 import httpx
 import pytest
-from bridge_helpers import GHZ3, BridgeProcess
+from bridge_helpers import GHZ3
+from helpers.bridge import BridgeProcess
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from bridge_helpers import BridgeProcess
+from helpers.bridge import BridgeProcess
 from sample_circuits import basis
 
 from qcos.providers import ClusterBuilder

@@ -5,16 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-from helpers import free_port
+from helpers.bridge import BridgeProcess
 from helpers.processes import descendants
 from helpers.services import SSHServer
 
@@ -77,71 +73,15 @@ def _close_cached_tunnels() -> Iterator[None]:
     close_all_tunnels()
 
 
-@dataclass
-class BridgeProcess:
-    port: int
-    pid: int
-    api_key: str
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-def start_bridge(folder: Path, *, workers: int = 2) -> tuple[subprocess.Popen[bytes], BridgeProcess]:
-    """`qcos bridge serve` on a free port with an API key file; waits for /health."""
-    folder.mkdir(parents=True, exist_ok=True)
-    key_file = folder / "api-key"
-    key_file.write_text(API_KEY + "\n")
-    key_file.chmod(0o600)
-    port = free_port()
-    log = open(folder / "bridge.log", "wb")  # noqa: SIM115 (closed with the process)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qcos", "bridge", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--api-key-file", str(key_file), "--no-access-log"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-    )
-    log.close()
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc, BridgeProcess(port, proc.pid, API_KEY)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    stop_process(proc)
-    pytest.fail(f"qcos bridge serve did not come up; log:\n{(folder / 'bridge.log').read_text()[-2000:]}")
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a process we started (its own session) by pid/process group."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="session")
 def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeProcess]:
-    """A real `qcos bridge serve` on 127.0.0.1 (the 'remote' side of the tunnel)."""
+    """A real keyed `qcos bridge serve` on 127.0.0.1 (the 'remote' side of the tunnel)."""
+    server = BridgeProcess(tmp_path_factory.mktemp("bridge"), "--host", "127.0.0.1", "--workers", "2",
+                           "--no-access-log", api_key=API_KEY, name="ssh").start()
     try:
-        import qcos.bridge.cli  # noqa: F401
-    except ImportError as error:
-        pytest.skip(f"qcos.bridge is not available: {error}")
-    proc, info = start_bridge(tmp_path_factory.mktemp("bridge"))
-    try:
-        yield info
+        yield server
     finally:
-        stop_process(proc)
+        server.stop()
 
 
 def _socket_inode(local_port: int, remote_port: int) -> str | None:

@@ -55,7 +55,7 @@ def test_deploy_status_run_and_stop(sshd, ssh_files: SSHClientFiles, tmp_path: P
         # It runs the uploaded source.
         assert (remote_dir / "src" / "qcos" / "bridge" / "deploy.py").is_file()
 
-        status = _qcos("bridge", "status", "qcos-test", *where, "--json", timeout=60)
+        status = _qcos("bridge", "status", "qcos-test", *where, "--json")
         assert status.returncode == 0, status.stdout + status.stderr
         report = json.loads(status.stdout)
         assert report["running"] and report["healthy"] and report["pid"] == pid
@@ -75,17 +75,17 @@ def test_deploy_status_run_and_stop(sshd, ssh_files: SSHClientFiles, tmp_path: P
         assert set(result.counts) == {"000", "111"}
         assert {c.node_id for c in result.chunks} <= {"ssh-qcos-test-0", "ssh-qcos-test-1"}
 
-        again = _qcos("bridge", "deploy", "qcos-test", *where, "--python", sys.executable, timeout=60)
+        again = _qcos("bridge", "deploy", "qcos-test", *where, "--python", sys.executable)
         assert again.returncode == 2 and "already runs" in again.stderr and "qcos bridge stop" in again.stderr
 
-        stopped = _qcos("bridge", "stop", "qcos-test", *where, timeout=60)
+        stopped = _qcos("bridge", "stop", "qcos-test", *where)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert "stopped" in stopped.stdout
         wait_for(lambda: "bridge serve" not in cmdline(pid), 60, f"the bridge (pid {pid}) to stop")
         assert not (remote_dir / f"bridge-{port}.pid").exists()
         assert not key_path.exists()
 
-        after = _qcos("bridge", "status", "qcos-test", *where, timeout=60)
+        after = _qcos("bridge", "status", "qcos-test", *where)
         assert after.returncode == 1 and "not running" in after.stdout
     finally:
         if "bridge serve" in cmdline(pid):

@@ -10,9 +10,11 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.bridge import BridgeProcess
 from helpers.services import SlurmService
 from workflow_helpers import (
     BIN,
@@ -340,44 +342,13 @@ def test_until_dispatch_and_per_stage_resources(reference_run: Path, tmp_path: P
 
 
 @pytest.fixture()
-def bridge_url(tmp_path: Path):
-    """A real `qcos bridge serve` on 127.0.0.1 (random free port), stopped by pid afterwards."""
-    import socket
-
-    import httpx
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = (tmp_path / "bridge.log").open("w")
-    env = {k: v for k, v in os.environ.items() if k != "BRIDGE_API_KEY"}
-    process = subprocess.Popen(
-        [str(BIN / "python"), "-m", "qcos", "bridge", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--no-access-log"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+def bridge_url(tmp_path: Path) -> Iterator[str]:
+    """A real `qcos bridge serve` on 127.0.0.1 (random free port, no key), stopped by pid afterwards."""
+    server = BridgeProcess(tmp_path, "--host", "127.0.0.1", "--workers", "1", "--no-access-log").start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the bridge did not start: {(tmp_path / 'bridge.log').read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield url
+        yield server.url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=15)
-        log.close()
+        server.stop()
 
 
 def test_custom_rest_bridge_gives_the_same_counts(reference_run: Path, tmp_path: Path, bridge_url: str) -> None:
