@@ -1,8 +1,0 @@
-"""Helpers for the worker-runtime tests: programs run as real subprocesses, process trees."""
-
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
