@@ -32,8 +32,10 @@ def test_wait_for_returns_the_value_or_names_what_never_happened() -> None:
 def test_free_port_can_be_bound() -> None:
     import socket
 
+    port = free_port()
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", free_port()))
+        sock.bind(("127.0.0.1", port))
+        assert sock.getsockname() == ("127.0.0.1", port)
 
 
 def test_process_facts_follow_a_real_process_tree() -> None:
