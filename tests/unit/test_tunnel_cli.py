@@ -39,3 +39,19 @@ def test_missing_key_file_is_a_clear_error(tmp_path) -> None:
     from qcos.cli import main
 
     assert main(["bridge", "deploy", "somewhere", "--api-key-file", str(tmp_path / "nope")]) == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["tunnel", "lumi", "--remote-port", "8888", "--ssh-port", "0"], "--ssh-port must be the SSH server's TCP port"),
+        (["bridge", "status", "lumi", "--user", " "], "--user must be a remote user name, got"),
+    ],
+)
+def test_bad_ssh_option_is_one_line_naming_the_flag(argv: list[str], message: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from qcos.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "unexpected" not in err and len(err.strip().splitlines()) == 1

@@ -28,18 +28,28 @@ def add_ssh_options(parser: argparse.ArgumentParser) -> None:
                        help="record an unknown host key in known_hosts (a changed key is still refused)")
 
 
+#: The command-line flag of each SSHSettings field the CLI sets (for error messages).
+_FLAGS = {"ssh_config": "--ssh-config", "known_hosts": "--known-hosts", "identity": "--identity",
+          "port": "--ssh-port", "user": "--user"}
+
+
 def ssh_settings(args: argparse.Namespace) -> SSHSettings:
-    """The :class:`SSHSettings` of the options ``add_ssh_options`` added."""
+    """The :class:`SSHSettings` of the options ``add_ssh_options`` added (ConfigError naming a bad flag)."""
+    from qcos.exceptions import ConfigError
     from qcos.tunnels.settings import SSHSettings
 
-    return SSHSettings(
-        ssh_config=args.ssh_config,
-        known_hosts=args.known_hosts,
-        identity=args.identity,
-        port=args.ssh_port,
-        user=args.user,
-        host_key_policy="accept-new" if args.accept_new_host_key else None,
-    )
+    try:
+        return SSHSettings(
+            ssh_config=args.ssh_config,
+            known_hosts=args.known_hosts,
+            identity=args.identity,
+            port=args.ssh_port,
+            user=args.user,
+            host_key_policy="accept-new" if args.accept_new_host_key else None,
+        )
+    except ValueError as error:
+        name, _, rest = str(error).partition(" ")
+        raise ConfigError(f"{_FLAGS.get(name, name)} {rest.replace(' or None', '')}") from error
 
 
 def add_tunnel_command(subparsers: Any) -> None:
