@@ -15,7 +15,7 @@ from qcos.providers.registry import NodeProviderRegistry
 
 
 @pytest.fixture(autouse=True)
-def _restore_provider_registry():
+def _restore_provider_registry() -> Iterator[None]:
     """Each test sees the registry as it was before (registrations do not leak)."""
     snapshot = NodeProviderRegistry._snapshot()
     yield
@@ -23,7 +23,7 @@ def _restore_provider_registry():
 
 
 @pytest.fixture
-def sigint_handler():
+def sigint_handler() -> Iterator[None]:
     """Ctrl-C works in this test (and in the processes it starts) however the suite was started.
 
     A background job of a non-interactive shell (``make test &`` in a script, some CI runners)
