@@ -227,6 +227,10 @@ def test_a_bad_sweep_is_a_clear_error(one_node):
         qvm.run_sweeps([Sweep.of(unmeasured, [[0.1]])])
     with pytest.raises(QcosError, match="no sweeps"):
         qvm.run_sweeps([])
+    with pytest.raises(QcosError, match="keys must be unique"):
+        qvm.run_sweeps([Sweep.of(ansatz(), points(2), key="a"), Sweep.of(ansatz(), points(3), key="a")])
+    with pytest.raises(QcosError, match="expected a qcos.qvm.sweeps.Sweep"):
+        qvm.run_sweeps([ansatz()])
 
 
 class BoundOnly(NodeProvider):
