@@ -198,7 +198,10 @@ class SSHConnection:
         """A new SFTP session (close it when done)."""
         import paramiko
 
-        return paramiko.SFTPClient.from_transport(self.transport())  # type: ignore[return-value]
+        client = paramiko.SFTPClient.from_transport(self.transport())
+        if client is None:  # paramiko's answer when the server opens no session channel
+            raise TunnelError(f"SSH server {self.target.describe()} opened no SFTP session")
+        return client
 
     def add_listener(self, callback: Callable[[SSHConnection], None]) -> None:
         """Call ``callback(connection)`` after every successful (re)connect."""
