@@ -16,11 +16,7 @@ from typing import Any, TypeVar
 
 from qcos.checks import require_int
 from qcos.exceptions import SlurmConfigError
-from qcos.providers.slurm.settings import (
-    DEFAULT_CIRCUITS_PER_TASK,
-    DEFAULT_FOLDER,
-    SlurmSettings,
-)
+from qcos.providers.slurm.settings import JobFields, SlurmResources, SlurmSettings
 
 logger = logging.getLogger(__name__)
 
@@ -29,28 +25,13 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @dataclass(kw_only=True)
-class JobOptions:
-    """What every Slurm-based provider takes about its jobs, its tasks and its nodes."""
+class JobOptions(JobFields):
+    """What every Slurm-based provider takes: the shared job fields, its tasks' environment, its nodes."""
 
-    account: str | None = None
-    time_min: int = 30
-    mem_gb: float | None = None
-    cpus_per_task: int | None = None
     max_qubits: int = 30
     setup: Sequence[str] | None = None
     slurm_extra: Mapping[str, Any] | None = None
-    folder: str = DEFAULT_FOLDER
-    executor: str = "slurm"
-    circuits_per_task: int = DEFAULT_CIRCUITS_PER_TASK
-    max_retries: int = 2
-    aer_device: str | None = None
     aer_options: Mapping[str, Any] | None = None
-    job_name: str = "qcos"
-    progress: bool | None = None
-    poll_s: float = 2.0
-    reuse_results: bool = True
-    python: str | None = None
-    max_array_size: int | None = None
     tags: Sequence[str] | None = None
     validate: bool = True
 
@@ -78,17 +59,12 @@ class JobOptions:
 
 
 @dataclass(kw_only=True)
-class SlurmOptions(JobOptions):
+class SlurmOptions(JobOptions, SlurmResources):
     """The ``slurm`` provider's arguments: ``n_nodes`` task slots of any Slurm cluster."""
 
     n_nodes: int = 1
-    partition: str | None = None
-    gpus_per_task: int | None = None
-    gpus_per_node: int | None = None
-    gres: str | None = None
     #: array tasks running at once (default: ``n_nodes``)
     array_parallelism: int | None = None
-    gather_s: float = 0.5
     #: the QVM scheduler's weight of each node (default: ``2 * n_nodes``: large pulls)
     weight: float | None = None
     id_prefix: str | None = None

@@ -24,36 +24,48 @@ DEFAULT_CIRCUITS_PER_TASK = 50
 DEFAULT_FOLDER = ".qcos/slurm"
 
 
-@dataclass
-class SlurmSettings:
-    """Everything the dispatcher needs; see ``SlurmProvider.build_nodes`` for the meaning."""
+@dataclass(kw_only=True)
+class JobFields:
+    """Job settings that the dispatcher and every Slurm-based provider's arguments share, listed once."""
 
-    partition: str | None = None
     account: str | None = None
     time_min: int = 30
     mem_gb: float | None = None
     cpus_per_task: int | None = None
-    gpus_per_task: int | None = None
-    gpus_per_node: int | None = None
-    gres: str | None = None
-    setup: list[str] = field(default_factory=list)
-    slurm_extra: dict[str, Any] = field(default_factory=dict)
     folder: str = DEFAULT_FOLDER
     executor: str = "slurm"
     job_name: str = "qcos"
     circuits_per_task: int = DEFAULT_CIRCUITS_PER_TASK
-    array_parallelism: int = 1
     max_retries: int = 2
-    max_cancel_resubmits: int = 1
     aer_device: str | None = None
-    aer_options: dict[str, Any] = field(default_factory=dict)
     progress: bool | None = None
     poll_s: float = 2.0
-    gather_s: float = 0.5
     reuse_results: bool = True
     python: str | None = None
-    gpu_vendor: str | None = None
     max_array_size: int | None = None
+
+
+@dataclass(kw_only=True)
+class SlurmResources:
+    """What a task of the generic ``slurm`` provider asks of Slurm beyond the shared job fields."""
+
+    partition: str | None = None
+    gpus_per_task: int | None = None
+    gpus_per_node: int | None = None
+    gres: str | None = None
+    gather_s: float = 0.5
+
+
+@dataclass(kw_only=True)
+class SlurmSettings(JobFields, SlurmResources):
+    """Everything the dispatcher needs, validated; see ``SlurmProvider.build_nodes`` for the meaning."""
+
+    setup: list[str] = field(default_factory=list)
+    slurm_extra: dict[str, Any] = field(default_factory=dict)
+    aer_options: dict[str, Any] = field(default_factory=dict)
+    array_parallelism: int = 1
+    max_cancel_resubmits: int = 1
+    gpu_vendor: str | None = None
     gcds_per_task: int = 1
 
     def __post_init__(self) -> None:
