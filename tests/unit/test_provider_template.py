@@ -142,3 +142,21 @@ def test_one_admission_rule_for_the_qvm_and_the_workers() -> None:
     assert admission_problem(parametric, parametric=True) is None
     assert "4 qubits but at most 3" in (admission_problem(ghz(4), max_qubits=3) or "")
     assert admission_problem(ghz(4), max_qubits=0) is None
+
+
+def test_a_tuple_or_generator_of_outcomes_is_accepted_and_junk_is_not() -> None:
+    class Lazy(Scripted):
+        DISPLAY_NAME = "Lazy"
+
+        def execute_batch(self, tasks: Sequence[ShotTask], node_spec: QPUNodeSpec) -> list[TaskOutcome]:
+            return ({"000": t.shots} for t in tasks)  # type: ignore[return-value]
+
+    assert Lazy().run_tasks(tasks(5, 6), NODE, Recorder()) == [{"000": 5}, {"000": 6}]
+    class Junk(Scripted):
+        DISPLAY_NAME = "Junk"
+
+        def execute_batch(self, tasks: Sequence[ShotTask], node_spec: QPUNodeSpec) -> list[TaskOutcome]:
+            return None  # type: ignore[return-value]
+
+    with pytest.raises(NodeExecutionError, match="returned NoneType outcomes for 1 chunks"):
+        Junk().run_tasks(tasks(5), NODE, Recorder())

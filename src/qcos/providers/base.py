@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -144,11 +144,14 @@ class NodeProvider(ABC):
         outcomes: list[TaskOutcome] = [None] * len(tasks)
         if foreign:
             returned = self.execute_batch(tasks, node_spec)
-            if not isinstance(returned, list) or len(returned) != len(tasks):
-                got = len(returned) if isinstance(returned, list) else type(returned).__name__
+            try:
+                outcomes = list(returned)  # a list, a tuple or a generator
+            except TypeError:
+                outcomes = []
+            if len(outcomes) != len(tasks) or isinstance(returned, (str, bytes, dict)):
+                got = len(outcomes) if isinstance(returned, Iterable) else type(returned).__name__
                 raise NodeExecutionError(node_spec.node_id, f"{type(self).__name__}.execute_batch returned "
                                          f"{got} outcomes for {len(tasks)} chunks")
-            outcomes = list(returned)
         left = [i for i, outcome in enumerate(outcomes) if outcome is None]
         if left:
             ran = builtin([tasks[i] for i in left], node_spec, self.worker_pool(), declined=foreign)
