@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers import wait_for
 from helpers.services import SlurmService
 from sample_circuits import basis as basis_circuit
 from slurm_helpers import expected, running_job_id, sacct_rows, slurm_kwargs
@@ -152,6 +153,12 @@ def _tasks(circuits, seed: int):  # type: ignore[no-untyped-def]
     return [ShotTask(circuit, SHOTS, seed + i, i, 0) for i, circuit in enumerate(circuits)]
 
 
+def _no_steps_left(job_id: str) -> bool:
+    """True once Slurm lists no step of ``job_id`` (its cancelled attempt has fully ended)."""
+    return not subprocess.run(["squeue", "-h", "-s", "-j", job_id], capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+
+
 @pytest.mark.slurm
 def test_preempted_task_is_requeued_and_completes(slurm_service: SlurmService, tmp_path: Path, faults: Path) -> None:
     """submitit's Checkpointable path: USR2 (preemption) -> checkpoint -> scontrol requeue -> rerun."""
@@ -168,6 +175,9 @@ def test_preempted_task_is_requeued_and_completes(slurm_service: SlurmService, t
                                        text=True, timeout=30).stdout.strip()
                 if state == "PENDING":
                     requeued.set()
+                    # Release it only once the first attempt's step is gone: a rerun started while
+                    # srun still waits for the cancelled step fails at once (then only a retry saves it).
+                    wait_for(lambda: _no_steps_left(job_id), what=f"the end of {job_id}'s first attempt")
                     subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], timeout=30)
                     return
                 threading.Event().wait(0.2)
