@@ -381,3 +381,18 @@ def test_retry_policy_backs_off_exponentially_and_honours_retry_after(monkeypatc
     assert policy.delay(1, httpx.Response(503, headers={"Retry-After": "3600"})) == retry.MAX_RETRY_AFTER_S
     assert policy.delay(3, httpx.Response(503, headers={"Retry-After": "soon"})) == 1.0
     assert policy.attempts == 4
+
+
+def test_health_probe_names_a_wordless_transport_error():
+    """An httpx error without text still gives a readable reason (was 'ConnectError: ')."""
+    from qcos.providers.rest.health import probe
+    from qcos.providers.spec import QPUNodeSpec
+
+    class Silent:
+        def get_health(self, endpoint, node):
+            raise httpx.ConnectError("")
+
+    node = QPUNodeSpec(node_id="rest-0", node_type=NodeType.REST, max_qubits=5)
+    reason, announced = probe(Silent(), "http://127.0.0.1:9", node)
+    assert reason == "unreachable (ConnectError: no answer)"
+    assert announced == {}

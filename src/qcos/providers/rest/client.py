@@ -79,7 +79,7 @@ class RestClient:
                         node.node_id, f"{where} gave no answer within {read_timeout:g}s ({type(error).__name__}); "
                         "raise timeout_s if circuits legitimately take longer"
                     ) from error
-                last_problem, response = f"{type(error).__name__}: {error or 'connection failed'}", None
+                last_problem, response = f"{type(error).__name__}: {str(error) or 'connection failed'}", None
                 continue
             if policy.retries_answer(response, attempt):
                 last_problem = f"HTTP {response.status_code}: {detail(response)}"

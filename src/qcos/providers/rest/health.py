@@ -27,7 +27,7 @@ def probe(client: RestClient, endpoint: str, node: QPUNodeSpec) -> tuple[str | N
     try:
         response = client.get_health(endpoint, node)
     except httpx.HTTPError as error:
-        return f"unreachable ({type(error).__name__}: {error or 'no answer'})", {}
+        return f"unreachable ({type(error).__name__}: {str(error) or 'no answer'})", {}
     if response.status_code != 200:
         return f"/health answered {status_text(response)}", {}
     try:
