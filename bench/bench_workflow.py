@@ -102,8 +102,7 @@ def run_one_process(workdir: Path) -> float:
     from qcos.workflow.steps import (
         aggregate_run,
         collect,
-        dispatch_batch,
-        transpile_batch,
+        transpile_and_dispatch,
         write_plan,
         write_provenance,
     )
@@ -115,9 +114,8 @@ def run_one_process(workdir: Path) -> float:
     plan = Plan.from_config(config, base_dir=workdir)
     write_plan(f"{plan.root}/plan.json", plan.manifest())
     for batch in plan:
-        transpile_batch(batch.specs, plan.path("qasm", batch), settings=settings, batch=batch.id)
-        dispatch_batch(plan.path("qasm", batch), plan.path("table", batch), plan.path("run", batch),
-                       plan.path("journal", batch), settings=settings, batch=batch.id)
+        transpile_and_dispatch(batch.specs, plan.path("qasm", batch), plan.path("table", batch),
+                               plan.path("run", batch), plan.path("journal", batch), settings=settings, batch=batch.id)
     collect(f"{plan.root}/plan.json", plan.all_paths("table"), f"{plan.root}/collected.json", settings=settings)
     aggregate_run(plan.all_paths("table"), plan.all_paths("run"), summary_path=f"{plan.root}/summary.csv",
                   runtimes_path=f"{plan.root}/runtimes.csv",

@@ -1,12 +1,15 @@
-# The run's results: summary table, run times, plots and provenance.
+# The run's results. aggregate first checks that every planned circuit has exactly one valid
+# record in the batch tables (collected.json; a missing or foreign row stops it with the batch
+# to delete), then writes the summary table, run times and plots; provenance runs beside it.
 
 
 rule aggregate:
     input:
-        collected=f"{PLAN.root}/collected.json",
+        plan=f"{PLAN.root}/plan.json",
         tables=PLAN.all_paths("table"),
         records=PLAN.all_paths("run"),
     output:
+        collected=f"{PLAN.root}/collected.json",
         summary=report(
             f"{PLAN.root}/summary.csv",
             caption="../report/summary.rst",
@@ -57,7 +60,8 @@ rule aggregate:
 
 rule provenance:
     input:
-        f"{PLAN.root}/collected.json",
+        plan=f"{PLAN.root}/plan.json",
+        tables=PLAN.all_paths("table"),
     output:
         f"{PLAN.root}/provenance.json",
     log:

@@ -1,4 +1,4 @@
-"""Snakemake script: run one batch on the configured cluster; write its result table and run record."""
+"""Snakemake script: compile one batch (its qasm table), run it on the configured cluster, write its result table and run record."""
 
 from qcos.workflow.joblog import job_log
 
@@ -6,11 +6,12 @@ from qcos.workflow.joblog import job_log
 def main(smk) -> None:
     with job_log(smk.log[0]):
         from qcos.workflow.settings import RunSettings
-        from qcos.workflow.steps import dispatch_batch
+        from qcos.workflow.steps import transpile_and_dispatch
 
         batch = smk.wildcards.batch
-        dispatch_batch(
-            smk.input[0],
+        transpile_and_dispatch(
+            smk.params.specs,
+            smk.output.qasm,
             smk.output.table,
             smk.output.record,
             smk.params.journal.format(batch=batch),

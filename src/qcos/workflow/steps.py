@@ -1,4 +1,4 @@
-"""What the workflow's jobs do: transpile a batch, dispatch a batch, collect, aggregate, provenance.
+"""What the workflow's jobs do: transpile and dispatch a batch, collect, aggregate, provenance.
 
 The Snakemake scripts only unpack ``snakemake.*`` and call these functions with one
 :class:`RunSettings`, so the same steps run (and are tested) without Snakemake:
@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qiskit import QuantumCircuit
 from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
 
 from qcos.atomic import atomic_write_text
@@ -65,8 +64,11 @@ def make_pass_manager(transpile: TranspileSettings | Mapping[str, Any], seed: in
 
 
 def transpile_batch(specs: Sequence[CircuitSpec | Mapping[str, Any]], table_path: str | Path, *,
-                    settings: RunSettings, batch: str) -> list[QuantumCircuit]:
-    """Build a batch's circuits, compile them with one pass manager, write ``qasm/<batch>.parquet``."""
+                    settings: RunSettings, batch: str) -> list[QasmRow]:
+    """Build a batch's circuits, compile them with one pass manager, write ``qasm/<batch>.parquet``.
+
+    Returns the table's rows (the OpenQASM 3 text that dispatch parses and hashes).
+    """
     specs = _specs(specs)
     started = time.perf_counter()
     # families with a template (qaoa_ring) compile once per structure and bind each point
@@ -78,7 +80,21 @@ def transpile_batch(specs: Sequence[CircuitSpec | Mapping[str, Any]], table_path
         rows.append(QasmRow(spec.id, spec.family, spec.params, text, sha256_text(text)))
     write_qasm_table(table_path, rows, batch=batch)
     logger.info("%s: transpiled %d circuit(s) in %.3fs", batch, len(specs), time.perf_counter() - started)
-    return list(compiled)
+    return rows
+
+
+def transpile_and_dispatch(specs: Sequence[CircuitSpec | Mapping[str, Any]], qasm_table: str | Path,
+                           table_path: str | Path, run_record_path: str | Path | None, journal_path: str | Path, *,
+                           settings: RunSettings, batch: str) -> dict[str, Any]:
+    """The dispatch job: compile a batch (``qasm/<batch>.parquet``), then run it (counts table, run record).
+
+    One process per batch instead of one to transpile and one to dispatch: each job pays
+    Python's start-up and the Qiskit imports once. Dispatch runs the OpenQASM text it has
+    just written, parsed back, exactly as it would read it from the table.
+    """
+    rows = transpile_batch(specs, qasm_table, settings=settings, batch=batch)
+    return dispatch_batch(rows, table_path, run_record_path, journal_path, settings=settings, batch=batch,
+                          source=str(qasm_table))
 
 
 def run_identity(settings: RunSettings) -> dict[str, Any]:
@@ -86,12 +102,15 @@ def run_identity(settings: RunSettings) -> dict[str, Any]:
     return {"noise": settings.counts_identity()["noise"], "versions": package_versions()}
 
 
-def dispatch_batch(qasm_table: str | Path, table_path: str | Path, run_record_path: str | Path | None,
-                   journal_path: str | Path, *, settings: RunSettings, batch: str) -> dict[str, Any]:
+def dispatch_batch(qasm: str | Path | Sequence[QasmRow], table_path: str | Path, run_record_path: str | Path | None,
+                   journal_path: str | Path, *, settings: RunSettings, batch: str,
+                   source: str | None = None) -> dict[str, Any]:
     """Run a batch on the configured cluster and write its result table and run record.
 
-    Chunks already in the batch's journal (same content key) are reused; every chunk that
-    finishes is appended to the journal at once, so a killed job loses only chunks in flight.
+    ``qasm``: the batch's ``qasm/<batch>.parquet`` table, or its rows (``source`` names them
+    in errors). Chunks already in the batch's journal (same content key) are reused; every
+    chunk that finishes is appended to the journal at once, so a killed job loses only
+    chunks in flight.
     """
     from qcos.providers.cluster import load_cluster_config
     from qcos.qvm import DistributedQVM
@@ -99,10 +118,13 @@ def dispatch_batch(qasm_table: str | Path, table_path: str | Path, run_record_pa
 
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.perf_counter()
-    rows = read_qasm_table(qasm_table)
+    if isinstance(qasm, (str, Path)):
+        source, rows = str(qasm), read_qasm_table(qasm)
+    else:
+        source, rows = source or batch, list(qasm)
     circuits = []
     for row in rows:
-        circuit = loads(row.qasm, source=f"{qasm_table}: {row.circuit_id}")
+        circuit = loads(row.qasm, source=f"{source}: {row.circuit_id}")
         circuit.name = row.circuit_id
         circuits.append(circuit)
     identity = run_identity(settings)

@@ -128,8 +128,7 @@ def test_adding_a_sweep_point_reruns_only_its_batch_and_reuses_the_old_chunk(ref
     grown = {**SMALL, "circuits": [{"family": "ghz", "qubits": [2, 3, 4, 5, 6]}, *SMALL["circuits"][1:]]}
     write_config(workdir, grown)
     planned = jobs_of(snakemake(workdir, "--cores", "2", "-n").stdout)
-    assert planned == {"plan": 1, "transpile": 1, "dispatch": 1, "collect": 1, "aggregate": 1, "provenance": 1,
-                       "default": 1}
+    assert planned == {"plan": 1, "dispatch": 1, "aggregate": 1, "provenance": 1, "default": 1}
     run_ok(workdir)
     record = run_record(workdir, "ghz-0-0001")
     assert record["chunks"] == {"total": 2, "reused": 1, "simulated": 1}  # ghz-q5 from the journal, ghz-q6 new
@@ -148,7 +147,7 @@ def test_adding_a_family_keeps_old_batch_names_and_results(reference_run: Path, 
     write_config(workdir, grown)
     dry = snakemake(workdir, "--cores", "2", "-n")
     planned = jobs_of(dry.stdout)
-    assert planned["transpile"] == 1 and planned["dispatch"] == 1, dry.stdout[-3000:]
+    assert planned["dispatch"] == 1, dry.stdout[-3000:]
     assert "qft-0-0000" in dry.stdout
     run_ok(workdir)
     after = tables(workdir)
@@ -163,7 +162,7 @@ def test_deleted_batch_table_is_redone_from_the_journal(reference_run: Path, tmp
     before = tables(workdir)
     (results(workdir) / "counts" / "random-0-0000.parquet").unlink()
     planned = jobs_of(snakemake(workdir, "--cores", "2", "-n").stdout)
-    assert planned.get("dispatch") == 1 and "transpile" not in planned
+    assert planned.get("dispatch") == 1
     run_ok(workdir)
     assert run_record(workdir, "random-0-0000")["chunks"] == {"total": 2, "reused": 2, "simulated": 0}
     assert tables(workdir) == before
@@ -222,7 +221,7 @@ def test_raising_shots_runs_only_the_new_chunks(tmp_path: Path) -> None:
     run_ok(raised)
     write_config(raised, {**config, "shots": 4096})
     planned = jobs_of(snakemake(raised, "--cores", "2", "-n").stdout)
-    assert planned.get("dispatch") == 2 and "transpile" not in planned
+    assert planned.get("dispatch") == 2
     run_ok(raised)
     fresh = tmp_path / "fresh"
     write_config(fresh, {**config, "shots": 4096})
@@ -310,7 +309,7 @@ def test_ten_thousand_circuit_sweep_dry_runs_in_seconds(tmp_path: Path) -> None:
     done = snakemake(tmp_path, "--cores", "2", "-n", "--quiet", "rules", "reason", "host", timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     jobs = jobs_of(done.stdout)
-    assert sum(jobs.values()) == 2 * 200 + 5
+    assert sum(jobs.values()) == 200 + 4  # a dispatch job per batch; plan, aggregate, provenance, default
 
 
 def test_a_hundred_thousand_circuits_need_no_more_rules(tmp_path: Path) -> None:
@@ -320,7 +319,7 @@ def test_a_hundred_thousand_circuits_need_no_more_rules(tmp_path: Path) -> None:
     done = snakemake(tmp_path, "--list-rules", timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     rules = done.stdout.split()
-    assert set(rules) == {"all", "default", "plan", "transpile", "dispatch", "collect", "aggregate", "provenance"}
+    assert set(rules) == {"all", "default", "plan", "dispatch", "aggregate", "provenance"}
     assert len(rules) <= 12
 
 
@@ -337,8 +336,7 @@ def test_until_dispatch_and_per_stage_resources(reference_run: Path, tmp_path: P
     run_ok(workdir, "--until", "dispatch")
     assert run_record(workdir, "ghz-0-0000")["chunks"]["simulated"] == 3
     assert (results(workdir) / "summary.csv").read_bytes() == (results(reference_run) / "summary.csv").read_bytes()
-    assert jobs_of(snakemake(workdir, "--cores", "2", "-n").stdout).keys() == {"collect", "aggregate", "provenance",
-                                                                                 "default"}
+    assert jobs_of(snakemake(workdir, "--cores", "2", "-n").stdout).keys() == {"aggregate", "provenance", "default"}
 
 
 @pytest.fixture()
