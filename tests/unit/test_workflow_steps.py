@@ -19,7 +19,7 @@ from qcos.workflow.config import validate_config
 from qcos.workflow.journal import ChunkJournal, read_journal
 from qcos.workflow.plan import Plan
 from qcos.workflow.settings import RunSettings
-from qcos.workflow.steps import dispatch_batch, transpile_batch
+from qcos.workflow.steps import dispatch_batch, transpile_and_dispatch, transpile_batch
 
 GHZ_QAOA = [{"family": "ghz", "qubits": [2, 3]}, {"family": "qaoa_ring", "qubits": 3, "gamma": 0.4, "beta": 0.3}]
 
@@ -114,6 +114,30 @@ def test_settings_need_a_validated_config_and_count_local_cores() -> None:
     settings = RunSettings.from_config(config)
     assert settings.dispatch_threads() == 4 and settings.local_nodes() == (4, 0)
     assert settings.transpile.basis_gates == ("cx", "rz", "sx", "x", "h")  # the schema's default
+
+
+def test_a_dispatch_job_gives_its_local_cpu_nodes_only_its_own_cores() -> None:
+    """Two 1-thread dispatch jobs on two cores must not each start Aer with every core's threads."""
+    cluster = [{"provider": "local_cpu", "n_nodes": 2}, {"provider": "mock", "n_nodes": 5},
+               {"provider": "local_cpu", "aer_options": {"max_parallel_threads": 6}}]
+    settings = RunSettings.from_config(validate_config({"circuits": GHZ_QAOA, "cluster": cluster}))
+    assert settings.job_cluster(None) == cluster
+    shared = settings.job_cluster(7)  # 3 local CPU nodes share the job's 7 cores; an explicit setting stays
+    assert [e.get("aer_options") for e in shared] == [{"max_parallel_threads": 2}, None, {"max_parallel_threads": 6}]
+    assert settings.job_cluster(1)[0]["aer_options"] == {"max_parallel_threads": 1}
+    assert settings.cluster[0] == {"provider": "local_cpu", "n_nodes": 2}  # the settings are not changed
+
+
+def test_counts_do_not_depend_on_the_job_threads(workdir: Path) -> None:
+    settings, plan = configure(noise={"depolarizing": {"p1": 0.01, "p2": 0.05}})
+    batch = plan.batches[0]
+    tables = []
+    for threads in (None, 1):
+        table = f"t{threads}.parquet"
+        transpile_and_dispatch(batch.specs, f"q{threads}.parquet", table, None, f"j{threads}.jsonl",
+                               settings=settings, batch=batch.id, threads=threads)
+        tables.append(Path(table).read_bytes())
+    assert tables[0] == tables[1]
 
 
 def test_reader_cli_and_json_export(workdir: Path) -> None:

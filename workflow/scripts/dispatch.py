@@ -17,6 +17,7 @@ def main(smk) -> None:
             smk.params.journal.format(batch=batch),
             settings=RunSettings.from_config(smk.config),
             batch=batch,
+            threads=smk.threads,  # local Aer nodes share the cores Snakemake gave this job
         )
 
 

@@ -130,6 +130,28 @@ class RunSettings:
         """Cores a dispatch job uses: one per local node (each is one Aer process), at least one."""
         return max(1, self.local_nodes()[0])
 
+    def job_cluster(self, threads: int | None) -> list[dict[str, Any]]:
+        """The cluster a dispatch job builds when Snakemake gave it ``threads`` cores.
+
+        Aer would otherwise give each local CPU node ``cores // nodes`` OpenMP threads of the
+        whole machine, whatever the job was allotted: two dispatch jobs on two cores then run
+        four busy threads. Here the local CPU nodes share the job's ``threads`` (at least one
+        each), unless an entry's ``aer_options`` sets ``max_parallel_threads`` itself. Thread
+        counts do not change counts (Aer seeds per shot). ``None``: the cluster as configured.
+        """
+        entries = [dict(entry) for entry in self.cluster]
+        cpu = [e for e in entries if str(e.get("provider")) in LOCAL_PROVIDERS - GPU_PROVIDERS]
+        if threads is None or not cpu:
+            return entries
+        nodes = sum(int(e.get("n_nodes", _provider_default(str(e["provider"]), "n_nodes", 1))) for e in cpu)
+        for entry in cpu:
+            options = dict(entry.get("aer_options") or {})
+            options.setdefault("max_parallel_threads", max(1, int(threads) // max(1, nodes)))
+            entry["aer_options"] = options
+        logger.info("dispatch job with %d core(s): local CPU nodes get max_parallel_threads %s", threads,
+                    ", ".join(str(e["aer_options"]["max_parallel_threads"]) for e in cpu))
+        return entries
+
 
 def digest(data: Any) -> str:
     """SHA-256 of canonical JSON: a short rule parameter that changes whenever ``data`` does."""

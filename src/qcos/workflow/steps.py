@@ -7,13 +7,14 @@ The Snakemake scripts only unpack ``snakemake.*`` and call these functions with 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
 
@@ -37,6 +38,9 @@ from qcos.results.store import (
 from qcos.workers.chunking import AUTO, parse_chunk_shots
 from qcos.workflow.journal import ChunkJournal
 from qcos.workflow.settings import RunSettings, TranspileSettings
+
+if TYPE_CHECKING:
+    from qcos.providers.cluster import QPURegistry
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +89,8 @@ def transpile_batch(specs: Sequence[CircuitSpec | Mapping[str, Any]], table_path
 
 def transpile_and_dispatch(specs: Sequence[CircuitSpec | Mapping[str, Any]], qasm_table: str | Path,
                            table_path: str | Path, run_record_path: str | Path | None, journal_path: str | Path, *,
-                           settings: RunSettings, batch: str) -> dict[str, Any]:
+                           settings: RunSettings, batch: str, cluster: QPURegistry | None = None,
+                           threads: int | None = None) -> dict[str, Any]:
     """The dispatch job: compile a batch (``qasm/<batch>.parquet``), then run it (counts table, run record).
 
     One process per batch instead of one to transpile and one to dispatch: each job pays
@@ -94,7 +99,7 @@ def transpile_and_dispatch(specs: Sequence[CircuitSpec | Mapping[str, Any]], qas
     """
     rows = transpile_batch(specs, qasm_table, settings=settings, batch=batch)
     return dispatch_batch(rows, table_path, run_record_path, journal_path, settings=settings, batch=batch,
-                          source=str(qasm_table))
+                          source=str(qasm_table), cluster=cluster, threads=threads)
 
 
 def run_identity(settings: RunSettings) -> dict[str, Any]:
@@ -104,13 +109,16 @@ def run_identity(settings: RunSettings) -> dict[str, Any]:
 
 def dispatch_batch(qasm: str | Path | Sequence[QasmRow], table_path: str | Path, run_record_path: str | Path | None,
                    journal_path: str | Path, *, settings: RunSettings, batch: str,
-                   source: str | None = None) -> dict[str, Any]:
+                   source: str | None = None, cluster: QPURegistry | None = None,
+                   threads: int | None = None) -> dict[str, Any]:
     """Run a batch on the configured cluster and write its result table and run record.
 
     ``qasm``: the batch's ``qasm/<batch>.parquet`` table, or its rows (``source`` names them
-    in errors). Chunks already in the batch's journal (same content key) are reused; every
-    chunk that finishes is appended to the journal at once, so a killed job loses only
-    chunks in flight.
+    in errors). ``cluster``: an open cluster to run on (a program running many batches keeps
+    one); by default the settings' cluster is built for this batch and closed after it, its
+    local CPU nodes sharing ``threads`` cores when given (a Snakemake job's allotment).
+    Chunks already in the batch's journal (same content key) are reused; every chunk that
+    finishes is appended to the journal at once, so a killed job loses only chunks in flight.
     """
     from qcos.providers.cluster import load_cluster_config
     from qcos.qvm import DistributedQVM
@@ -132,14 +140,17 @@ def dispatch_batch(qasm: str | Path | Sequence[QasmRow], table_path: str | Path,
     journal = ChunkJournal(journal_path, [(r.circuit_id, r.qasm_sha256) for r in rows], identity,
                            extend=chunk_shots == AUTO)
     dispatch = settings.dispatch
-    with journal, load_cluster_config(list(settings.cluster), where="config: cluster").build() as registry:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(journal)
+        registry = cluster if cluster is not None else stack.enter_context(
+            load_cluster_config(settings.job_cluster(threads), where="config: cluster").build())
         qvm = DistributedQVM(
             registry, shots=settings.shots, seed=settings.seed,
             chunk_shots=chunk_shots, noise=settings.noise,
             max_attempts=dispatch.max_attempts, chunk_timeout_s=dispatch.chunk_timeout_s, progress=False,
         )
         results = qvm.run_batch(circuits, keys=[r.circuit_id for r in rows], store=journal)
-        cluster = registry.status_report()
+        status = registry.status_report()
     metadata = {"versions": identity["versions"], "chunk_shots": dispatch.chunk_shots, "noise": identity["noise"]}
     # ideal-distribution metrics (fidelity next to an ideal sampler, QAOA cut, QV heavy outputs)
     metrics = [circuit_metrics(circuit, row.family, row.params, result.counts, circuit_id=row.circuit_id,
@@ -157,7 +168,7 @@ def dispatch_batch(qasm: str | Path | Sequence[QasmRow], table_path: str | Path,
     ]
     write_counts_table(table_path, records, batch=batch)
     journal.compact()
-    record = _run_record(batch, rows, results, cluster, journal, started_at, time.perf_counter() - started)
+    record = _run_record(batch, rows, results, status, journal, started_at, time.perf_counter() - started)
     if run_record_path is not None:
         atomic_write_text(run_record_path, canonical_json(mask(record)))  # no secret in run records
     logger.info("%s: %d circuit(s), %d chunk(s): %d simulated, %d reused from the journal, in %.3fs", batch,
