@@ -125,6 +125,7 @@ def test_a_dispatch_job_gives_its_local_cpu_nodes_only_its_own_cores() -> None:
     shared = settings.job_cluster(7)  # 3 local CPU nodes share the job's 7 cores; an explicit setting stays
     assert [e.get("aer_options") for e in shared] == [{"max_parallel_threads": 2}, None, {"max_parallel_threads": 6}]
     assert settings.job_cluster(1)[0]["aer_options"] == {"max_parallel_threads": 1}
+    assert settings.dispatch_threads() == 2 + 6  # what the job uses: one core per node, 6 where set
     assert settings.cluster[0] == {"provider": "local_cpu", "n_nodes": 2}  # the settings are not changed
 
 

@@ -10,6 +10,7 @@ import hashlib
 import inspect
 import json
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -127,8 +128,17 @@ class RunSettings:
         return nodes, gpus
 
     def dispatch_threads(self) -> int:
-        """Cores a dispatch job uses: one per local node (each is one Aer process), at least one."""
-        return max(1, self.local_nodes()[0])
+        """Cores a dispatch job uses: one per local node (each is one Aer process), or a CPU
+        node's ``aer_options.max_parallel_threads`` where its entry sets one; at least one."""
+        total = 0
+        for entry in self.cluster:
+            name = str(entry.get("provider"))
+            if name in LOCAL_PROVIDERS:
+                count = int(entry.get("n_nodes", _provider_default(name, "n_nodes", 1)))
+                threads = (entry.get("aer_options") or {}).get("max_parallel_threads", 1)
+                per_node = 1 if name in GPU_PROVIDERS else int(threads) if int(threads) > 0 else os.cpu_count() or 1
+                total += count * per_node
+        return max(1, total)
 
     def job_cluster(self, threads: int | None) -> list[dict[str, Any]]:
         """The cluster a dispatch job builds when Snakemake gave it ``threads`` cores.
