@@ -16,7 +16,6 @@ from qcos.circuits.admission import admission_problem
 from qcos.circuits.noise import RUN_OPTION_KEY, NoiseSpec, parse_noise
 from qcos.circuits.qasm import loads as load_qasm
 from qcos.circuits.seeds import circuit_keys, derive_seed, new_run_seed
-from qcos.counts import counts_problem
 from qcos.exceptions import (
     DispatchError,
     NoEligibleNodeError,
@@ -26,8 +25,8 @@ from qcos.providers.base import ShotTask, TaskOutcome
 from qcos.providers.cluster import ClusterBuilder, NodeHandle, QPURegistry
 from qcos.qvm.executor import RunExecutor
 from qcos.qvm.modes import QVMMode
-from qcos.qvm.result import BatchResult, ChunkRecord, QVMResult
-from qcos.qvm.reuse import ChunkStore, reused_record
+from qcos.qvm.result import BatchResult, ChunkRecord, QVMResult, merged_result
+from qcos.qvm.reuse import ChunkStore, split_reused
 from qcos.qvm.scheduler import Chunk, ChunkScheduler, SchedulerOutcome
 from qcos.qvm.sweeps import PointRef, Sweep, point_name
 from qcos.workers import simulator
@@ -195,7 +194,7 @@ class DistributedQVM:
         ]
         reused: dict[tuple[int, int], ChunkRecord] = {}
         if store is not None:
-            reused, chunks = _split_reused(chunks, store)
+            reused, chunks = split_reused(chunks, store)
         outcome = self._dispatch(handles, chunks, store, [], {})
         outcome.records.update(reused)
         wall = time.perf_counter() - started
@@ -339,54 +338,16 @@ class DistributedQVM:
         by_circuit: dict[int, list[ChunkRecord]] = {}
         for (circuit_index, _), record in records.items():
             by_circuit.setdefault(circuit_index, []).append(record)
-        results = []
-        for index, circuit in enumerate(circuits):
-            chunks = sorted(by_circuit.get(index, []), key=lambda r: r.chunk_index)
-            merged: dict[str, int] = {}
-            for chunk in chunks:
-                for outcome, count in chunk.counts.items():
-                    merged[outcome] = merged.get(outcome, 0) + count
-            sim_times = [c.sim_s for c in chunks if c.sim_s is not None]
-            results.append(
-                QVMResult(
-                    name=circuit.name,
-                    counts=dict(sorted(merged.items())),
-                    shots=sum(c.shots for c in chunks),
-                    seed=run_seed,
-                    num_qubits=circuit.num_qubits,
-                    chunks=chunks,
-                    timings={
-                        "transpile_s": self._executor.transpile_s.get(index, 0.0),
-                        "execute_s": sum(c.duration_s for c in chunks),
-                        # Aer's per-experiment time summed over chunks: no start-up, no transfer
-                        **({"simulate_s": sum(sim_times)} if chunks and len(sim_times) == len(chunks) else {}),
-                        "wall_s": wall,
-                    },
-                    metadata={"mode": self.mode.value, "key": keys[index], "requested_shots": shots,
-                              "chunk_shots": self.chunk_shots, "chunking": plans[index].describe(),
-                              "num_clbits": circuit.num_clbits,
-                              "noise": self.noise.to_dict() if self.noise is not None else None},
-                )
-            )
-        return results
+        noise = self.noise.to_dict() if self.noise is not None else None
+        return [merged_result(circuit.name, circuit.num_qubits, by_circuit.get(index, []), seed=run_seed,
+                              transpile_s=self._executor.transpile_s.get(index, 0.0), wall_s=wall,
+                              metadata={"mode": self.mode.value, "key": keys[index], "requested_shots": shots,
+                                        "chunk_shots": self.chunk_shots, "chunking": plans[index].describe(),
+                                        "num_clbits": circuit.num_clbits, "noise": noise})
+                for index, circuit in enumerate(circuits)]
 
     def __repr__(self) -> str:
         return f"<DistributedQVM {self.mode.value} {len(self.registry)} nodes shots={self.shots} seed={self.seed}>"
-
-
-def _split_reused(chunks: list[Chunk], store: ChunkStore) -> tuple[dict[tuple[int, int], ChunkRecord], list[Chunk]]:
-    """Chunks the store already holds (as records) and the chunks left to run."""
-    reused: dict[tuple[int, int], ChunkRecord] = {}
-    to_run: list[Chunk] = []
-    for chunk in chunks:
-        counts = store.lookup(chunk.task)
-        if counts is not None and counts_problem(counts, chunk.task.shots) is None:
-            reused[(chunk.task.circuit_index, chunk.task.chunk_index)] = reused_record(chunk.task, counts)
-        else:
-            to_run.append(chunk)
-    if reused:
-        logger.info("reusing %d of %d chunk(s) from the chunk store", len(reused), len(chunks))
-    return reused, to_run
 
 
 def _raise_failed(outcome: SchedulerOutcome, names: Sequence[str], total: int, batch: BatchResult) -> None:

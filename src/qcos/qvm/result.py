@@ -121,3 +121,23 @@ class BatchResult(Sequence[QVMResult]):
 
     def __repr__(self) -> str:
         return f"<BatchResult {len(self)} circuits, {self.total_shots} shots, {self.wall_s:.3f}s>"
+
+
+def merged_result(name: str, num_qubits: int, chunks: Sequence[ChunkRecord], *, seed: int, transpile_s: float,
+                  wall_s: float, metadata: dict[str, Any]) -> QVMResult:
+    """One circuit's result from its chunks' records: counts summed, chunks in order, timings."""
+    ordered = sorted(chunks, key=lambda r: r.chunk_index)
+    merged: dict[str, int] = {}
+    for chunk in ordered:
+        for outcome, count in chunk.counts.items():
+            merged[outcome] = merged.get(outcome, 0) + count
+    sim_times = [c.sim_s for c in ordered if c.sim_s is not None]
+    timings = {
+        "transpile_s": transpile_s,
+        "execute_s": sum(c.duration_s for c in ordered),
+        # Aer's per-experiment time summed over chunks: no start-up, no transfer
+        **({"simulate_s": sum(sim_times)} if ordered and len(sim_times) == len(ordered) else {}),
+        "wall_s": wall_s,
+    }
+    return QVMResult(name=name, counts=dict(sorted(merged.items())), shots=sum(c.shots for c in ordered), seed=seed,
+                     num_qubits=num_qubits, chunks=ordered, timings=timings, metadata=metadata)

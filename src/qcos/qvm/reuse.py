@@ -6,9 +6,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from qcos.counts import Counts
+from qcos.counts import Counts, counts_problem
 from qcos.providers.base import ShotTask
 from qcos.qvm.result import ChunkRecord
+from qcos.qvm.scheduler import Chunk
 
 logger = logging.getLogger(__name__)
 
@@ -42,3 +43,18 @@ class ChunkStore(Protocol):
 def reused_record(task: ShotTask, counts: Counts) -> ChunkRecord:
     """The record of a chunk served from a store (no node, no time)."""
     return ChunkRecord(task.circuit_index, task.chunk_index, task.shots, task.seed, REUSED_NODE, 0, 0.0, dict(counts))
+
+
+def split_reused(chunks: list[Chunk], store: ChunkStore) -> tuple[dict[tuple[int, int], ChunkRecord], list[Chunk]]:
+    """Chunks the store already holds, as records (keyed by circuit and chunk index), and the chunks left to run."""
+    reused: dict[tuple[int, int], ChunkRecord] = {}
+    to_run: list[Chunk] = []
+    for chunk in chunks:
+        counts = store.lookup(chunk.task)
+        if counts is not None and counts_problem(counts, chunk.task.shots) is None:
+            reused[(chunk.task.circuit_index, chunk.task.chunk_index)] = reused_record(chunk.task, counts)
+        else:
+            to_run.append(chunk)
+    if reused:
+        logger.info("reusing %d of %d chunk(s) from the chunk store", len(reused), len(chunks))
+    return reused, to_run
