@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import numbers
 from typing import TypeGuard
 
 logger = logging.getLogger(__name__)
 
 
 def is_int(value: object) -> TypeGuard[int]:
-    """True for an ``int`` that is not a ``bool`` (``True`` is an int to Python, never to a user)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """True for an integer that is not a ``bool`` (``True`` is an int to Python, never to a user).
+
+    NumPy's integers count: Qiskit users pass shots and seeds taken from arrays.
+    """
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def require_int(
@@ -29,7 +33,7 @@ def require_int(
     """
     if not is_int(value) or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise error(f"{name} must be {what or _wording(minimum, maximum)}, got {value!r}")
-    return value
+    return int(value)
 
 
 def _wording(minimum: int | None, maximum: int | None) -> str:

@@ -22,6 +22,7 @@ from qiskit.result.models import ExperimentResult, ExperimentResultData
 from qiskit.transpiler import Target
 
 import qcos
+from qcos.checks import require_int
 from qcos.circuits.qasm import loads as load_qasm
 from qcos.circuits.seeds import circuit_keys, derive_seed
 from qcos.exceptions import PrimitiveError, QcosError
@@ -94,12 +95,12 @@ class QcosBackend(BackendV2):
             raise PrimitiveError(f"QcosBackend.run: unknown option(s) {unknown}; valid options are: {', '.join(valid)}")
         settings = {name: options.get(name, getattr(self.options, name)) for name in valid}
         shots = settings["shots"]
-        if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1:
-            raise PrimitiveError(f"QcosBackend.run: shots must be a positive integer, got {shots!r}")
+        shots = require_int("QcosBackend.run: shots", shots, error=PrimitiveError)
         seed = settings["seed_simulator"]
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise PrimitiveError(f"QcosBackend.run: seed_simulator must be a non-negative integer or None, got {seed!r}")
-        return {"shots": int(shots), "seed": None if seed is None else int(seed), "memory": bool(settings["memory"]),
+        if seed is not None:
+            seed = require_int("QcosBackend.run: seed_simulator", seed, minimum=0, error=PrimitiveError,
+                               what="a non-negative integer or None")
+        return {"shots": shots, "seed": seed, "memory": bool(settings["memory"]),
                 "parameter_binds": settings["parameter_binds"]}
 
     def _execute(self, circuits: list[QuantumCircuit], values: list[np.ndarray | None], job_id: str, *,

@@ -81,9 +81,7 @@ class Estimator(ClusterPrimitive, BaseEstimatorV2):
         for index, pub in enumerate(coerced):
             if pub.precision <= 0:
                 raise PrimitiveError(f"The {index}-th pub has precision {pub.precision}; precision must be larger than 0.")
-        job = PrimitiveJob(self._run, coerced)
-        job._submit()
-        return job
+        return self._submit(self._run, coerced)
 
     # -- internals --------------------------------------------------------
     def _run(self, pubs: list[EstimatorPub]) -> PrimitiveResult[PubResult]:

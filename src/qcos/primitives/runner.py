@@ -9,12 +9,13 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-import numpy as np
+from qiskit.primitives import PrimitiveJob
 
+from qcos.checks import require_int
 from qcos.circuits.seeds import new_run_seed
 from qcos.exceptions import PrimitiveError
 from qcos.primitives.templates import TemplateCache
@@ -23,6 +24,9 @@ from qcos.qvm import DistributedQVM, QVMResult
 from qcos.qvm.sweeps import Sweep
 
 logger = logging.getLogger(__name__)
+
+PubT = TypeVar("PubT")
+ResultT = TypeVar("ResultT")
 
 #: DistributedQVM arguments the primitives set themselves
 _OWN = frozenset({"self", "registry", "shots", "seed"})
@@ -55,18 +59,25 @@ class ClusterPrimitive:
 
     def _bind_cluster(self, cluster: QPURegistry | DistributedQVM, *, seed: int | None,
                       optimization_level: int, options: Mapping[str, Any], owner: str) -> None:
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise PrimitiveError(f"seed must be a non-negative integer or None, got {seed!r}")
+        if seed is not None:
+            seed = require_int("seed", seed, minimum=0, error=PrimitiveError, what="a non-negative integer or None")
         qvm_options = dict(options)
         if not isinstance(cluster, DistributedQVM):
             qvm_options["optimization_level"] = optimization_level
         self._qvm = make_qvm(cluster, qvm_options, owner=owner)
-        self._seed = None if seed is None else int(seed)
+        self._seed = seed
         self._templates = TemplateCache(self._qvm.optimization_level, getattr(self._qvm, "options", None))
 
     @property
     def seed(self) -> int | None:
         return self._seed
+
+    @staticmethod
+    def _submit(run: Callable[[list[PubT]], ResultT], pubs: list[PubT]) -> PrimitiveJob[ResultT]:
+        """Start ``run(pubs)`` as Qiskit's PrimitiveJob does for its reference primitives."""
+        job = PrimitiveJob(run, pubs)
+        job._submit()
+        return job
 
     @property
     def qvm(self) -> DistributedQVM:

@@ -18,6 +18,7 @@ from qiskit.primitives import BaseSamplerV2, PrimitiveJob
 from qiskit.primitives.containers import DataBin, PrimitiveResult, SamplerPubResult
 from qiskit.primitives.containers.sampler_pub import SamplerPub, SamplerPubLike
 
+from qcos.checks import require_int
 from qcos.circuits.seeds import derive_seed
 from qcos.exceptions import PrimitiveError
 from qcos.primitives import bits
@@ -47,10 +48,8 @@ class Sampler(ClusterPrimitive, BaseSamplerV2):
 
     def __init__(self, cluster: QPURegistry | DistributedQVM, *, default_shots: int = 1024,
                  seed: int | None = None, optimization_level: int = 1, **options: Any) -> None:
-        if isinstance(default_shots, bool) or not isinstance(default_shots, (int, np.integer)) or default_shots < 1:
-            raise PrimitiveError(f"default_shots must be a positive integer, got {default_shots!r}")
+        self._default_shots = require_int("default_shots", default_shots, error=PrimitiveError)
         self._bind_cluster(cluster, seed=seed, optimization_level=optimization_level, options=options, owner="Sampler")
-        self._default_shots = int(default_shots)
 
     @property
     def default_shots(self) -> int:
@@ -64,9 +63,7 @@ class Sampler(ClusterPrimitive, BaseSamplerV2):
             if not pub.circuit.cregs:
                 warnings.warn(f"The {index}-th pub's circuit has no output classical registers and so the result "
                               "will be empty. Did you mean to add measurement instructions?", UserWarning, stacklevel=2)
-        job = PrimitiveJob(self._run, coerced)
-        job._submit()
-        return job
+        return self._submit(self._run, coerced)
 
     # -- internals --------------------------------------------------------
     def _run(self, pubs: list[SamplerPub]) -> PrimitiveResult[SamplerPubResult]:
