@@ -126,7 +126,23 @@ def test_a_dispatch_job_gives_its_local_cpu_nodes_only_its_own_cores() -> None:
     assert [e.get("aer_options") for e in shared] == [{"max_parallel_threads": 2}, None, {"max_parallel_threads": 6}]
     assert settings.job_cluster(1)[0]["aer_options"] == {"max_parallel_threads": 1}
     assert settings.dispatch_threads() == 2 + 6  # what the job uses: one core per node, 6 where set
+    assert settings.dispatch_threads(width=24, cores=64, batches=2) == 2 + 6  # an explicit setting wins
     assert settings.cluster[0] == {"provider": "local_cpu", "n_nodes": 2}  # the settings are not changed
+
+
+def test_a_batch_of_wide_circuits_gets_a_share_of_the_run_cores() -> None:
+    """Aer parallelises gates from 14 qubits: a lone wide batch takes the machine, small ones one core each."""
+    settings = RunSettings.from_config(validate_config({"circuits": GHZ_QAOA, "cluster": [
+        {"provider": "local_cpu"}, {"provider": "mock", "n_nodes": 2}]}))
+    assert settings.dispatch_threads() == 1
+    assert settings.dispatch_threads(width=22, cores=16, batches=1) == 16
+    assert settings.dispatch_threads(width=22, cores=16, batches=3) == 5
+    assert settings.dispatch_threads(width=22, cores=16, batches=40) == 1
+    assert settings.dispatch_threads(width=8, cores=16, batches=1) == 1  # narrow: more threads only spin
+    assert settings.dispatch_threads(width=None, cores=16) == 1  # width unknown: the nodes' own count
+    assert settings.dispatch_threads(width=22, cores=None) == 1  # no --cores (dry run)
+    plan = Plan.from_config(validate_config({"circuits": GHZ_QAOA}))
+    assert plan.width(plan.batches[0]) == max(spec.params["qubits"] for spec in plan.batches[0].specs)
 
 
 def test_counts_do_not_depend_on_the_job_threads(workdir: Path) -> None:

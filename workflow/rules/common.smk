@@ -4,6 +4,8 @@
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+
 from qcos.workflow.clusterinfo import cluster_gpus, describe
 from qcos.workflow.config import validate_config
 from qcos.workflow.plan import BATCH_PATTERN, Plan
@@ -67,3 +69,14 @@ def batch_specs(wildcards):
 
 def batch_sources(wildcards):
     return PLAN.sources(wildcards.batch)
+
+
+def dispatch_threads(wildcards):
+    """The dispatch job's cores: its local nodes, or a share of --cores for wide circuits."""
+    try:
+        cores = workflow.cores
+    except WorkflowError:  # no --cores (e.g. a dry run): the nodes' own count
+        cores = None
+    return SETTINGS.dispatch_threads(
+        width=PLAN.width(wildcards.batch), cores=cores, batches=len(PLAN)
+    )

@@ -6,7 +6,8 @@
 # whose circuits changed. Every finished chunk is appended to journal/<batch>.jsonl as it
 # lands (not an output: it survives a failed or killed job), so a rerun simulates only
 # chunks that are not there yet, and raising shots runs only the new chunks.
-# threads = the local nodes the cluster starts in the job (one Aer process each); override
+# threads = the local nodes the cluster starts in the job (one Aer process each), or for a
+# batch of circuits of 14+ qubits a share of --cores (Aer parallelises their gates); override
 # per cluster with `set-resources: dispatch: ...` / `set-threads: dispatch=N`.
 
 
@@ -21,7 +22,7 @@ rule dispatch:
         PLAN.log("dispatch", "{batch}"),
     conda:
         ENV
-    threads: SETTINGS.dispatch_threads()
+    threads: dispatch_threads
     resources:
         local_nodes=SETTINGS.local_nodes()[0],
         gpus=DISPATCH_GPUS,

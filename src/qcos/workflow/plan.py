@@ -20,6 +20,7 @@ from typing import Any
 from qcos.circuits.sweep import CircuitSpec
 from qcos.exceptions import ConfigError
 from qcos.workflow.config import circuit_specs
+from qcos.workflow.preflight import spec_width
 from qcos.workflow.settings import digest
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,12 @@ class Plan:
         """User files a batch reads (qasm family), so editing one reruns its batch."""
         batch = self.batch(batch) if isinstance(batch, str) else batch
         return [str(spec.params["path"]) for spec in batch.specs if spec.family == "qasm"]
+
+    def width(self, batch: Batch | str) -> int | None:
+        """The widest circuit of a batch in qubits (None if no circuit's width is known here)."""
+        batch = self.batch(batch) if isinstance(batch, str) else batch
+        widths = [w for spec in batch.specs if (w := spec_width(spec)) is not None]
+        return max(widths) if widths else None
 
     def __iter__(self) -> Iterator[Batch]:
         return iter(self.batches)

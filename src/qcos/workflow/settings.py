@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 LOCAL_PROVIDERS = frozenset({"local_cpu", "local_gpu", "local_gpu_aer", "local_gpu_mps"})
 #: local providers whose nodes each use one GPU
 GPU_PROVIDERS = frozenset({"local_gpu", "local_gpu_aer", "local_gpu_mps"})
+#: Aer parallelises a statevector's gates over threads from this width (its
+#: ``statevector_parallel_threshold``); narrower circuits gain nothing from more threads
+PARALLEL_WIDTH = 14
 
 
 @dataclass(frozen=True)
@@ -127,18 +130,32 @@ class RunSettings:
                 gpus += count if name in GPU_PROVIDERS else 0
         return nodes, gpus
 
-    def dispatch_threads(self) -> int:
+    def dispatch_threads(self, *, width: int | None = None, cores: int | None = None, batches: int = 1) -> int:
         """Cores a dispatch job uses: one per local node (each is one Aer process), or a CPU
-        node's ``aer_options.max_parallel_threads`` where its entry sets one; at least one."""
-        total = 0
+        node's ``aer_options.max_parallel_threads`` where its entry sets one; at least one.
+
+        A batch of circuits at least :data:`PARALLEL_WIDTH` qubits wide (``width``: its widest),
+        whose CPU nodes leave Aer's threads unset, gets its share of the run's ``cores``
+        instead, ``cores // batches``: Aer parallelises such a statevector's gates, so one
+        batch of 24-qubit circuits uses the whole machine, while many batches of small
+        circuits (one thread each is fastest: idle OpenMP threads spin) run side by side.
+        """
+        total, explicit, cpu_nodes = 0, False, 0
         for entry in self.cluster:
             name = str(entry.get("provider"))
             if name in LOCAL_PROVIDERS:
                 count = int(entry.get("n_nodes", _provider_default(name, "n_nodes", 1)))
-                threads = (entry.get("aer_options") or {}).get("max_parallel_threads", 1)
-                per_node = 1 if name in GPU_PROVIDERS else int(threads) if int(threads) > 0 else os.cpu_count() or 1
+                set_threads = (entry.get("aer_options") or {}).get("max_parallel_threads")
+                threads = 1 if set_threads is None else int(set_threads)
+                per_node = 1 if name in GPU_PROVIDERS else threads if threads > 0 else os.cpu_count() or 1
                 total += count * per_node
-        return max(1, total)
+                if name not in GPU_PROVIDERS:
+                    cpu_nodes += count
+                    explicit = explicit or set_threads is not None
+        total = max(1, total)
+        if explicit or not cpu_nodes or not cores or width is None or width < PARALLEL_WIDTH:
+            return total
+        return max(total, cores // max(1, batches))
 
     def job_cluster(self, threads: int | None) -> list[dict[str, Any]]:
         """The cluster a dispatch job builds when Snakemake gave it ``threads`` cores.
