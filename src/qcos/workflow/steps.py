@@ -40,6 +40,8 @@ from qcos.workflow.journal import ChunkJournal
 from qcos.workflow.settings import RunSettings, TranspileSettings
 
 if TYPE_CHECKING:
+    from qiskit import QuantumCircuit
+
     from qcos.providers.cluster import QPURegistry
 
 logger = logging.getLogger(__name__)
@@ -122,19 +124,10 @@ def dispatch_batch(qasm: str | Path | Sequence[QasmRow], table_path: str | Path,
     """
     from qcos.providers.cluster import load_cluster_config
     from qcos.qvm import DistributedQVM
-    from qcos.results.metrics import circuit_metrics
 
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.perf_counter()
-    if isinstance(qasm, (str, Path)):
-        source, rows = str(qasm), read_qasm_table(qasm)
-    else:
-        source, rows = source or batch, list(qasm)
-    circuits = []
-    for row in rows:
-        circuit = loads(row.qasm, source=f"{source}: {row.circuit_id}")
-        circuit.name = row.circuit_id
-        circuits.append(circuit)
+    rows, circuits = _batch_circuits(qasm, source or batch)
     identity = run_identity(settings)
     chunk_shots = parse_chunk_shots(settings.dispatch.chunk_shots, "config: dispatch.chunk_shots")
     journal = ChunkJournal(journal_path, [(r.circuit_id, r.qasm_sha256) for r in rows], identity,
@@ -152,20 +145,7 @@ def dispatch_batch(qasm: str | Path | Sequence[QasmRow], table_path: str | Path,
         results = qvm.run_batch(circuits, keys=[r.circuit_id for r in rows], store=journal)
         status = registry.status_report()
     metadata = {"versions": identity["versions"], "chunk_shots": dispatch.chunk_shots, "noise": identity["noise"]}
-    # ideal-distribution metrics (fidelity next to an ideal sampler, QAOA cut, QV heavy outputs)
-    metrics = [circuit_metrics(circuit, row.family, row.params, result.counts, circuit_id=row.circuit_id,
-                               max_qubits=settings.fidelity_max_qubits)
-               for row, circuit, result in zip(rows, circuits, results, strict=True)]
-    records = [
-        CircuitRecord(
-            circuit_id=row.circuit_id, family=row.family, params=row.params,
-            num_qubits=circuit.num_qubits, num_clbits=circuit.num_clbits, depth=circuit.depth(),
-            qasm_sha256=row.qasm_sha256, shots=result.shots, seed=result.seed,
-            chunks=tuple(c.shots for c in result.chunks), counts=result.counts,
-            hellinger_fidelity=metric["hellinger_fidelity"], metadata={**metadata, "metrics": metric}, batch=batch,
-        )
-        for row, circuit, result, metric in zip(rows, circuits, results, metrics, strict=True)
-    ]
+    records = _circuit_records(rows, circuits, results, metadata, settings.fidelity_max_qubits, batch)
     write_counts_table(table_path, records, batch=batch)
     journal.compact()
     record = _run_record(batch, rows, results, status, journal, started_at, time.perf_counter() - started)
@@ -175,6 +155,40 @@ def dispatch_batch(qasm: str | Path | Sequence[QasmRow], table_path: str | Path,
                 len(rows), record["chunks"]["total"], record["chunks"]["simulated"], record["chunks"]["reused"],
                 record["wall_s"])
     return record
+
+
+def _batch_circuits(qasm: str | Path | Sequence[QasmRow], source: str) -> tuple[list[QasmRow], list[QuantumCircuit]]:
+    """A batch's rows (from its qasm table or given) and their circuits, parsed and named by id."""
+    if isinstance(qasm, (str, Path)):
+        source, rows = str(qasm), read_qasm_table(qasm)
+    else:
+        rows = list(qasm)
+    circuits = []
+    for row in rows:
+        circuit = loads(row.qasm, source=f"{source}: {row.circuit_id}")
+        circuit.name = row.circuit_id
+        circuits.append(circuit)
+    return rows, circuits
+
+
+def _circuit_records(rows: Sequence[QasmRow], circuits: Sequence[QuantumCircuit], results: Sequence[Any],
+                     metadata: dict[str, Any], fidelity_max_qubits: int, batch: str) -> list[CircuitRecord]:
+    """One result-table row per circuit, with its ideal-distribution metrics (fidelity next to
+    an ideal sampler, QAOA cut, QV heavy outputs)."""
+    from qcos.results.metrics import circuit_metrics
+
+    records = []
+    for row, circuit, result in zip(rows, circuits, results, strict=True):
+        metric = circuit_metrics(circuit, row.family, row.params, result.counts, circuit_id=row.circuit_id,
+                                 max_qubits=fidelity_max_qubits)
+        records.append(CircuitRecord(
+            circuit_id=row.circuit_id, family=row.family, params=row.params,
+            num_qubits=circuit.num_qubits, num_clbits=circuit.num_clbits, depth=circuit.depth(),
+            qasm_sha256=row.qasm_sha256, shots=result.shots, seed=result.seed,
+            chunks=tuple(c.shots for c in result.chunks), counts=result.counts,
+            hellinger_fidelity=metric["hellinger_fidelity"], metadata={**metadata, "metrics": metric}, batch=batch,
+        ))
+    return records
 
 
 def _run_record(batch: str, rows: Sequence[QasmRow], results: Any, cluster: Any, journal: ChunkJournal,
