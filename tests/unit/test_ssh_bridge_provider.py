@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from helpers import free_port
 from qiskit import QuantumCircuit
 
 from qcos.exceptions import ClusterBuildError, EndpointUnreachable
@@ -71,14 +72,6 @@ def test_chunks_cut_off_by_a_drop_are_resent_once_the_tunnel_is_back(monkeypatch
     assert calls == [3, 2] and tunnel.waits == 1
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:  # bound then closed: nothing listens there
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_unreachable_host_marks_nodes_offline_and_the_local_fallback_runs(tmp_path: Any) -> None:
     from qcos.qvm import DistributedQVM
     known_hosts = tmp_path / "known_hosts"
@@ -89,7 +82,7 @@ def test_unreachable_host_marks_nodes_offline_and_the_local_fallback_runs(tmp_pa
     circuit.measure([0, 1], [0, 1])
     builder = (
         ClusterBuilder()
-        .add("ssh_bridge", host="127.0.0.1", port=_closed_port(), n_workers=2, known_hosts=str(known_hosts),
+        .add("ssh_bridge", host="127.0.0.1", port=free_port(), n_workers=2, known_hosts=str(known_hosts),
              connect_timeout_s=5, reconnect_wait_s=0)
         .add("local_cpu", n_nodes=1)
     )
