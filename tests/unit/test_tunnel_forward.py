@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 import pytest
+from helpers import wait_for
 
 from qcos.exceptions import TunnelError
 from qcos.tunnels.forward import LocalForwarder
@@ -98,13 +98,6 @@ def started(opener) -> Iterator[LocalForwarder]:
         forwarder.close()
 
 
-def _wait(predicate, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return predicate()
-
-
 def test_opener_failure_closes_only_that_connection() -> None:
     def opener(dest, origin):
         raise TunnelError("remote refused")
@@ -112,7 +105,7 @@ def test_opener_failure_closes_only_that_connection() -> None:
     with started(opener) as forwarder:
         with socket.create_connection(("127.0.0.1", forwarder.local_port), timeout=10) as client:
             assert client.recv(10) == b""
-        assert _wait(lambda: forwarder.failed == 1)
+        wait_for(lambda: forwarder.failed == 1, 60.0, "the failed connection to be counted")
         assert forwarder.listening
 
 
@@ -131,7 +124,7 @@ def test_dead_transport_cuts_the_connection_and_counts_it() -> None:
         with suppress(ConnectionResetError):  # a reset is as good as an EOF here
             assert client.recv(4) == b""
         client.close()
-        assert _wait(lambda: forwarder.cut == 1 and forwarder.active == 0)
+        wait_for(lambda: forwarder.cut == 1 and forwarder.active == 0, 60.0, "the cut connection to close")
 
 
 def test_close_cuts_active_connections_and_frees_the_port() -> None:
@@ -143,7 +136,7 @@ def test_close_cuts_active_connections_and_frees_the_port() -> None:
     client = socket.create_connection(("127.0.0.1", port), timeout=10)
     client.sendall(b"x")
     assert client.recv(1) == b"x"
-    assert _wait(lambda: forwarder.active == 1)
+    wait_for(lambda: forwarder.active == 1, 60.0, "one active connection")
     forwarder.close()
     assert client.recv(1) == b""
     client.close()
