@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from helpers import free_port
+from helpers import free_port, wait_for
 from helpers.bridge import BridgeProcess
+from helpers.processes import alive
 from sample_circuits import ghz as ghz_circuit
 
 from qcos.providers import ClusterBuilder
@@ -97,30 +98,10 @@ def test_all_endpoints_down_marks_the_provider_unhealthy():
         assert report["online_nodes"] == 0 and url in registry.nodes[0].offline_reason
 
 
-def _gone(pid: int, timeout_s: float = 60.0) -> bool:
-    import os
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        try:  # a zombie whose parent died counts as gone once reaped by init; check its state
-            with open(f"/proc/{pid}/stat") as stat:
-                if stat.read().split(") ", 1)[1].startswith("Z"):
-                    return True
-        except OSError:
-            return True
-        time.sleep(0.1)
-    return False
-
-
 @pytest.mark.parametrize("how", ["stop", "kill"])
 def test_no_worker_outlives_its_server(bridge_log_dir, how):
     server = BridgeProcess(bridge_log_dir, "--workers", "2", name=f"lifetime-{how}").start()
     pids = server.health()["worker_pids"]
     assert len(pids) == 2
     getattr(server, how)()  # SIGTERM: graceful shutdown stops them; SIGKILL: they see the channel close
-    assert all(_gone(pid) for pid in pids)
+    wait_for(lambda: not any(alive(pid) for pid in pids), 60.0, "every worker to exit with its server")
