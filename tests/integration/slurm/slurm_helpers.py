@@ -9,6 +9,8 @@ import time
 import uuid
 from pathlib import Path
 
+from helpers import wait_for
+
 
 def slurm_kwargs(kind: str, folder: Path, **overrides: object) -> dict[str, object]:
     """Provider kwargs for a test run: the gpu partition with one fake GPU per task, Aer on CPU."""
@@ -31,13 +33,8 @@ def expected(index: int, shots: int, width: int = 8) -> dict[str, int]:
 
 
 def wait_for_file(folder: Path, pattern: str, timeout_s: float = 90.0) -> Path:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = sorted(folder.glob(pattern))
-        if found:
-            return found[0]
-        time.sleep(0.1)
-    raise AssertionError(f"no {pattern} in {folder} after {timeout_s}s")
+    found = wait_for(lambda: sorted(folder.glob(pattern)), timeout_s, f"{pattern} in {folder}", interval_s=0.1)
+    return found[0]
 
 
 def running_job_id(faults: Path) -> str:
