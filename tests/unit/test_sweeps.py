@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 
 import numpy as np
 import pytest
+from helpers import wait_for
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter, ParameterVector
 from qiskit.primitives import StatevectorSampler
@@ -272,9 +272,7 @@ def test_a_worker_killed_mid_group_gives_correct_totals_and_the_same_counts():
         runner = threading.Thread(target=lambda: result.update(batch=qvm.run_sweeps([sweep], 300)), daemon=True)
         before = pool.stats()["chunks"]
         runner.start()
-        deadline = time.monotonic() + 120
-        while pool.stats()["idle"] and time.monotonic() < deadline:  # wait until the worker holds a group
-            time.sleep(0.005)
+        wait_for(lambda: not pool.stats()["idle"], 120.0, "the worker to hold a group", interval_s=0.005)
         killed = pool.pids()
         assert killed and pool.stats()["chunks"] == before, "the first group finished before the kill"
         os.kill(killed[0], signal.SIGKILL)

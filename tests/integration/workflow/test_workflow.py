@@ -9,11 +9,11 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import wait_for
 from helpers.bridge import BridgeProcess
 from helpers.services import SlurmService
 from workflow_helpers import (
@@ -193,11 +193,8 @@ def test_killed_dispatch_job_resumes_with_only_the_lost_chunks(tmp_path: Path) -
     process = subprocess.Popen(command, cwd=killed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and process.poll() is None:
-            if journal_lines(killed, "ghz-0-0000") > 0:
-                break
-            time.sleep(0.02)
+        wait_for(lambda: process.poll() is not None or journal_lines(killed, "ghz-0-0000") > 0, 240.0,
+                 "the dispatch job's first journaled chunk (or its end)", interval_s=0.02)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)  # the dispatch job, its Aer workers and snakemake
