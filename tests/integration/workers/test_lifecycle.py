@@ -104,10 +104,11 @@ def test_a_worker_killed_mid_chunk_the_chunk_reruns_and_totals_are_exact():
         pool = registry.provider_for("local-cpu-0").worker_pool()
         pool.start()
         victim = pool.pids()[0]
+        idle_cpu = cpu_seconds(victim)
 
-        def kill_soon() -> None:
-            wait_for(lambda: pool.stats()["idle"] < 2, what="a busy worker")
-            time.sleep(0.3)
+        def kill_soon() -> None:  # once the victim is simulating (its CPU time grows), not after a fixed delay
+            wait_for(lambda: cpu_seconds(victim) > idle_cpu + 0.2, what="the victim worker to be simulating",
+                     interval_s=0.01)
             os.kill(victim, signal.SIGKILL)
 
         killer = threading.Thread(target=kill_soon)
