@@ -121,12 +121,12 @@ def test_ctrl_c_cancels_submitted_jobs_and_keeps_finished_results(
 
     def interrupt_when_others_finished() -> None:
         job_id = running_job_id(faults)
-        for _ in range(2400):  # the two other array tasks finish while the third hangs (<= 240 s)
-            if provider.stats["chunks_done"] >= 40:
-                break
-            threading.Event().wait(0.1)
-        tasks_done.set()
-        _thread.interrupt_main()
+        try:  # the two other array tasks finish while the third hangs
+            wait_for(lambda: provider.stats["chunks_done"] >= 40, 240.0, "the two other array tasks to finish",
+                     interval_s=0.1)
+            tasks_done.set()
+        finally:
+            _thread.interrupt_main()  # also after a timeout, so the test fails instead of waiting out the hang
         assert job_id
 
     threading.Thread(target=interrupt_when_others_finished, daemon=True).start()
