@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 from qiskit import QuantumCircuit
-from qiskit.circuit import Parameter
 from qiskit.primitives.containers import BindingsArray
 
 from qcos.circuits.seeds import circuit_fingerprint
@@ -36,27 +35,6 @@ class Template:
     fingerprint: str
     transpile_s: float
 
-    @property
-    def parameters(self) -> list[Parameter]:
-        """The source circuit's parameters, in the order PUB values refer to them."""
-        return list(self.source.parameters)
-
-    def bind(self, values: np.ndarray) -> list[QuantumCircuit]:
-        """Bound circuits for ``values`` (``(..., num_parameters)``), flattened in C order."""
-        size = int(np.prod(values.shape[:-1], dtype=np.int64))
-        if not self.source.num_parameters:
-            return [self.circuit] * size
-        rows = values.reshape(size, self.source.num_parameters)
-        column = {parameter: i for i, parameter in enumerate(self.source.parameters)}
-        kept = list(self.circuit.parameters)  # transpiling may drop a parameter that had no effect
-        order = [column[parameter] for parameter in kept]
-        bound = []
-        for index, row in enumerate(rows):
-            circuit = self.circuit.assign_parameters(row[order].tolist(), inplace=False)
-            circuit.name = f"{self.source.name}[{index}]"
-            bound.append(circuit)
-        return bound
-
     def sweep(self, values: np.ndarray, key: str) -> Sweep:
         """The points ``values`` (``(..., num_parameters)``, C order) as a sweep of the transpiled circuit."""
         size = int(np.prod(values.shape[:-1], dtype=np.int64))
@@ -70,12 +48,6 @@ class Template:
         if not self.source.num_parameters:
             return self.sweep(np.zeros(bindings.shape + (0,)), key)
         return self.sweep(bindings.as_array(self.source.parameters), key)
-
-    def bind_all(self, bindings: BindingsArray) -> list[QuantumCircuit]:
-        """Bound circuits for every point of a PUB's ``BindingsArray`` (C order)."""
-        if not self.source.num_parameters:
-            return self.bind(np.zeros(bindings.shape + (0,)))
-        return self.bind(bindings.as_array(self.source.parameters))
 
 
 class TemplateCache:
