@@ -119,11 +119,11 @@ class Estimator(ClusterPrimitive, BaseEstimatorV2):
         for b, basis in enumerate(bases):
             served = set(basis.labels)
             wanted = [p for p in sorted(needed) if needed[p] & served]
+            if not wanted:
+                continue
             circuit = measured_circuit(template.circuit, basis, physical)
             if not self._templates.native(circuit, num_qubits):  # e.g. a noise model without h/sdg
                 circuit = self._templates.compile(circuit, num_qubits)
-            if not wanted:
-                continue
             circuit.name = f"{pub.circuit.name}/{basis.label}"
             measured = Template(pub.circuit, circuit, template.fingerprint, 0.0)
             key = f"{template.fingerprint}#{occurrence}/{basis.label}"
