@@ -12,10 +12,6 @@ from qcos.checks import require_int
 
 logger = logging.getLogger(__name__)
 
-#: A path argument: a string or anything ``os.fspath`` accepts.
-PathArg = str | os.PathLike[str]
-
-
 def _positive(name: str, value: object) -> float | None:
     if value is None:
         return None
