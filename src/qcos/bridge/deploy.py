@@ -25,7 +25,7 @@ import logging
 import posixpath
 import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from qcos.bridge.remote_files import (
@@ -61,13 +61,11 @@ class BridgeStatus:
     health: dict[str, Any] | None = None
     detail: str = ""
     log_path: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON of ``qcos bridge status --json`` (``log_path`` as ``log``, ``extra`` merged in)."""
+        """The JSON of ``qcos bridge status --json`` (``log_path`` as ``log``)."""
         data = dataclasses.asdict(self)
         data["log"] = data.pop("log_path")
-        data.update(data.pop("extra"))
         return data
 
 
