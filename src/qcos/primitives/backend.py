@@ -24,7 +24,7 @@ from qiskit.transpiler import Target
 import qcos
 from qcos.checks import require_int
 from qcos.circuits.qasm import loads as load_qasm
-from qcos.circuits.seeds import circuit_keys, derive_seed
+from qcos.circuits.seeds import circuit_keys
 from qcos.exceptions import PrimitiveError, QcosError
 from qcos.primitives import bits
 from qcos.primitives.job import QcosJob
@@ -136,7 +136,7 @@ class QcosBackend(BackendV2):
         if result is not None:
             data["counts"] = bits.hex_counts(result.counts, circuit.num_clbits)
             if memory:
-                rng = np.random.default_rng(derive_seed(record.seed, f"{key}/shot-order", 0))
+                rng = bits.shot_order_rng(record.seed, key)
                 data["memory"] = bits.hex_memory(result.counts, circuit.num_clbits, rng)
             metadata = {"nodes": result.node_ids, "chunks": len(result.chunks), "timings": dict(result.timings)}
         header = {

@@ -16,6 +16,8 @@ import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.primitives.containers import BitArray
 
+from qcos.circuits.seeds import derive_seed
+
 logger = logging.getLogger(__name__)
 
 
@@ -62,6 +64,11 @@ def _bitstring(key: str, num_clbits: int) -> str:
     if len(text) > num_clbits:
         raise ValueError(f"outcome {key!r} has {len(text)} bits but the circuit has {num_clbits} clbits")
     return text.rjust(num_clbits, "0")
+
+
+def shot_order_rng(run_seed: int, key: str) -> np.random.Generator:
+    """The generator that orders the shots of the result ``key`` of the run seeded ``run_seed``."""
+    return np.random.default_rng(derive_seed(run_seed, f"{key}/shot-order", 0))
 
 
 def shot_bits(counts: Mapping[str, int], num_clbits: int, rng: np.random.Generator) -> np.ndarray:

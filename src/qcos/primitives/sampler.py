@@ -13,13 +13,11 @@ import warnings
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
 from qiskit.primitives import BaseSamplerV2, PrimitiveJob
 from qiskit.primitives.containers import DataBin, PrimitiveResult, SamplerPubResult
 from qiskit.primitives.containers.sampler_pub import SamplerPub, SamplerPubLike
 
 from qcos.checks import require_int
-from qcos.circuits.seeds import derive_seed
 from qcos.exceptions import PrimitiveError
 from qcos.primitives import bits
 from qcos.primitives.runner import (
@@ -96,7 +94,7 @@ class Sampler(ClusterPrimitive, BaseSamplerV2):
         points = record.results[start:start + len(keys)] if start is not None else []
         per_point = []
         for key, result in zip(keys, points, strict=True):
-            rng = np.random.default_rng(derive_seed(record.seed, f"{key}/shot-order", 0))
+            rng = bits.shot_order_rng(record.seed, key)
             shots = bits.shot_bits(result.counts, pub.circuit.num_clbits, rng)
             per_point.append(bits.register_arrays(shots, slots))
         arrays = bits.stack_bitarrays(per_point, slots, pub.shape, pub.shots) if per_point else {}
