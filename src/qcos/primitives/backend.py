@@ -58,7 +58,7 @@ class QcosBackend(BackendV2):
 
     @property
     def target(self) -> Target:
-        return aer_target(self._num_qubits, getattr(self._qvm, "options", None))
+        return aer_target(self._num_qubits, self._qvm.options)
 
     @property
     def max_circuits(self) -> None:

@@ -66,7 +66,7 @@ class ClusterPrimitive:
             qvm_options["optimization_level"] = optimization_level
         self._qvm = make_qvm(cluster, qvm_options, owner=owner)
         self._seed = seed
-        self._templates = TemplateCache(self._qvm.optimization_level, getattr(self._qvm, "options", None))
+        self._templates = TemplateCache(self._qvm.optimization_level, self._qvm.options)
 
     @property
     def seed(self) -> int | None:
