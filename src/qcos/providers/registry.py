@@ -168,10 +168,6 @@ class NodeProviderRegistry(metaclass=_RegistryType):
             return sorted(cls._providers)
 
     @classmethod
-    def __contains__(cls, name: object) -> bool:
-        return isinstance(name, str) and name in cls.names()
-
-    @classmethod
     def _unknown(cls, name: object) -> UnknownProviderError:
         known = ", ".join(sorted(cls._providers))
         return UnknownProviderError(
