@@ -72,6 +72,13 @@ class QPUNodeSpec:
         self.online = False
         self.offline_reason = reason
 
+    def mark_online(self, *reasons: str) -> bool:
+        """Bring the node back if it is offline for a reason starting with one of ``reasons``; whether it came back."""
+        if self.online or not (self.offline_reason or "").startswith(reasons):
+            return False
+        self.online, self.offline_reason = True, None
+        return True
+
     def public_dict(self) -> dict[str, Any]:
         """A JSON-ready description without credentials (for logs and provenance)."""
         return {

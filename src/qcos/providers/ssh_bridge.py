@@ -217,17 +217,14 @@ class SSHBridgeProvider(CustomRESTProvider):
         if tunnel is None:  # the tunnel failed at build and works now: bring the nodes in
             self._build_error = None
             for node in self.nodes:
-                if not node.online and (node.offline_reason or "").startswith((OFFLINE_AT_BUILD, UNHEALTHY)):
-                    node.online, node.offline_reason = True, None
+                node.mark_online(OFFLINE_AT_BUILD, UNHEALTHY)
             logger.info("ssh_bridge %s: the SSH tunnel is up now", self.host)
         return fresh
 
     def _on_reconnect(self, connection: Any) -> None:
         """Bring back nodes a health check took offline while the tunnel was down."""
         for node in self.nodes:
-            reason = node.offline_reason or ""
-            if not node.online and reason.startswith((UNHEALTHY, "health check")):
-                node.online, node.offline_reason = True, None
+            if node.mark_online(UNHEALTHY, "health check"):
                 logger.info("node %s is back: the SSH tunnel reconnected", node.node_id)
 
     def _wait_for_tunnel(self) -> bool:

@@ -62,8 +62,7 @@ def check_endpoints(
     for endpoint, problem in problems.items():
         for node in by_endpoint[endpoint]:
             if problem is None:
-                if not node.online and (node.offline_reason or "").startswith(UNHEALTHY):
-                    node.online, node.offline_reason = True, None
+                node.mark_online(UNHEALTHY)
                 on_healthy(node, endpoint)
             else:
                 node.mark_offline(f"{UNHEALTHY}: {display_endpoint(endpoint)}: {problem}")
