@@ -266,25 +266,24 @@ class SSHBridgeProvider(CustomRESTProvider):
         try:
             tunnel = self._ensure_tunnel()
         except TunnelError as error:
-            self.health_reason = f"cannot open the SSH tunnel to {self.host}: {error}"
-            for node in self.nodes:
-                node.mark_offline(f"{UNHEALTHY}: {self.health_reason}")
-            return False
+            return self._unhealthy(f"cannot open the SSH tunnel to {self.host}: {error}")
         if not tunnel.wait_connected(min(10.0, self.reconnect_wait_s)):
             status = tunnel.status()
-            self.health_reason = (
-                f"SSH tunnel to {self.host} is {status['state']}"
-                + (f": {status['last_error']}" if status.get("last_error") else "")
-            )
-            for node in self.nodes:
-                node.mark_offline(f"{UNHEALTHY}: {self.health_reason}")
-            return False
+            return self._unhealthy(f"SSH tunnel to {self.host} is {status['state']}"
+                                   + (f": {status['last_error']}" if status.get("last_error") else ""))
         healthy = super().health_check()
         if not healthy and tunnel.wait_connected(min(10.0, self.reconnect_wait_s)):
             healthy = super().health_check()  # a probe cut off by a reconnect gets a second chance
         if not healthy:
             self.health_reason = f"{self.health_reason} (SSH tunnel {tunnel.state}, via {tunnel.local_url})"
         return healthy
+
+    def _unhealthy(self, reason: str) -> bool:
+        """The tunnel is down (``reason``): every node goes offline; False, for health_check to return."""
+        self.health_reason = reason
+        for node in self.nodes:
+            node.mark_offline(f"{UNHEALTHY}: {reason}")
+        return False
 
     def close(self) -> None:
         """Close the HTTP client and give the tunnel back (the last user closes it)."""
