@@ -18,6 +18,7 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 
 from qcos.circuits.noise import NoiseSpec
+from qcos.circuits.seeds import SEED_MASK
 from qcos.exceptions import NodeExecutionError
 from qcos.workers import simulator
 from qcos.workers.jobs import ParameterTable
@@ -26,19 +27,17 @@ logger = logging.getLogger(__name__)
 
 #: The seed step between consecutive experiments of one Aer run (Aer's own rule).
 AER_SEED_STRIDE = 2113
-#: Seeds stay below 2**31 (every backend, JSON client and C int takes them).
-_SEED_LIMIT = 0x7FFFFFFF
 
 
 def point_seed(base: int, point: int) -> int:
     """The seed of point ``point`` of a sweep whose point 0 has seed ``base``, kept below 2**31."""
-    return (base + AER_SEED_STRIDE * point) & _SEED_LIMIT
+    return (base + AER_SEED_STRIDE * point) & SEED_MASK
 
 
 def one_run(first_seed: int | None, points: int) -> bool:
     """Whether ``points`` consecutive points from one seeded with ``first_seed`` fit one Aer run
     (their seeds do not wrap at 2**31)."""
-    return first_seed is None or first_seed + AER_SEED_STRIDE * (points - 1) <= _SEED_LIMIT
+    return first_seed is None or first_seed + AER_SEED_STRIDE * (points - 1) <= SEED_MASK
 
 
 def parameter_table(circuit: QuantumCircuit, rows: Any) -> ParameterTable:
