@@ -22,7 +22,7 @@ from qiskit import QuantumCircuit
 from qcos.exceptions import QcosError
 from qcos.providers.base import ShotTask
 from qcos.workers.jobs import ParameterTable
-from qcos.workers.parametric import AER_SEED_STRIDE, one_run
+from qcos.workers.parametric import AER_SEED_STRIDE, one_run, parameter_table
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +86,8 @@ class Sweep:
     def table(self, circuit: QuantumCircuit, points: Sequence[int]) -> ParameterTable:
         """The rows ``points`` as a table for ``circuit`` (this sweep's circuit, maybe transpiled:
         transpiling can drop a parameter that had no effect, so columns go by name)."""
-        names = tuple(str(p) for p in circuit.parameters)
         rows = self.values[np.asarray(points, dtype=np.int64)][:, self.columns(circuit)]
-        return ParameterTable(names, tuple(tuple(float(v) for v in row) for row in rows.tolist()))
+        return parameter_table(circuit, rows.tolist())
 
 
 @dataclass(frozen=True)
