@@ -20,6 +20,7 @@ from qcos.qvm.result import FallbackCounts
 from qcos.qvm.sweeps import PointRef, Sweep, group_points
 from qcos.workers import Chunk as WorkerChunk
 from qcos.workers import Outcome, WorkerPool, qpy_bytes, simulator
+from qcos.workers.jobs import ParameterTable
 from qcos.workers.parametric import run_points
 
 logger = logging.getLogger(__name__)
@@ -107,9 +108,13 @@ class RunExecutor:
             self._run_group_here(node, tasks, group, options, wrap, outcomes)
         return outcomes
 
-    def _template(self, sweep: int, options: Mapping[str, Any]) -> QuantumCircuit:
-        """A sweep's circuit ready for Aer on this target, prepared once per run."""
-        return self._prepared_for(("sweep", sweep), self._sweeps[sweep].circuit, options)
+    def _group_input(self, tasks: Sequence[ShotTask], group: list[int],
+                     options: Mapping[str, Any]) -> tuple[int, QuantumCircuit, ParameterTable]:
+        """A group's sweep, its circuit ready for Aer on this target (prepared once per run) and its points' table."""
+        sweep = self._points[tasks[group[0]].circuit_index].sweep
+        template = self._prepared_for(("sweep", sweep), self._sweeps[sweep].circuit, options)
+        table = self._sweeps[sweep].table(template, [self._points[tasks[i].circuit_index].point for i in group])
+        return sweep, template, table
 
     def _group_chunks(self, tasks: Sequence[ShotTask], groups: list[list[int]], options: Mapping[str, Any],
                       run_options: Mapping[str, Any], outcomes: list[TaskOutcome]) -> list[tuple[list[int], WorkerChunk]]:
@@ -117,10 +122,8 @@ class RunExecutor:
         chunks = []
         for group in groups:
             first = tasks[group[0]]
-            sweep = self._points[first.circuit_index].sweep
             try:
-                template = self._template(sweep, options)
-                table = self._sweeps[sweep].table(template, [self._points[tasks[i].circuit_index].point for i in group])
+                sweep, template, table = self._group_input(tasks, group, options)
                 payload = self._payload_for(("sweep", sweep), options, template)
             except Exception as error:
                 for i in group:
@@ -133,10 +136,8 @@ class RunExecutor:
                         options: Mapping[str, Any], wrap: type[Counts], outcomes: list[TaskOutcome]) -> None:
         """Run a group of sweep points in this process (no worker pool): one Aer call."""
         first = tasks[group[0]]
-        sweep = self._points[first.circuit_index].sweep
         try:
-            template = self._template(sweep, options)
-            table = self._sweeps[sweep].table(template, [self._points[tasks[i].circuit_index].point for i in group])
+            _, template, table = self._group_input(tasks, group, options)
             counts = run_points(template, table, first.shots, first.seed, options,
                                 node_id=node.node_id, noise=self._noise)
         except Exception as error:
