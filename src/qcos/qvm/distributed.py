@@ -176,12 +176,10 @@ class DistributedQVM:
             raise QcosError(f"run_batch: {error}") from error
         handles = self._eligible_handles(circuits)
         self._check_options_reach(handles)
-        run_options: dict[str, Any] = {}
         if self.noise is not None:
             # compiled once here, so every node runs the same gates and draws the same errors
             circuits = [simulator.prepare(c, None, self.optimization_level, noise=self.noise) for c in circuits]
-            run_options[RUN_OPTION_KEY] = self.noise.to_dict()
-            self._warn_foreign_executors(handles)
+        run_options = self._noise_run_options(handles)
         plan_options = {**self.options, **run_options}  # the chunk plan splits noisy circuits
         plans = [chunk_plan(circuit, shots, self.chunk_shots, plan_options) for circuit in circuits]
         if store is not None:
@@ -218,12 +216,10 @@ class DistributedQVM:
             raise QcosError(f"run_sweeps: sweep keys must be unique; got {sweep_keys}")
         handles = self._eligible_handles([sweep.circuit for sweep in sweeps])
         self._check_options_reach(handles)
-        run_options: dict[str, Any] = {}
         if self.noise is not None:  # compiled once per sweep, as run_batch does per circuit
             sweeps = [sweep.recompiled(simulator.prepare(sweep.circuit, None, self.optimization_level, noise=self.noise))
                       for sweep in sweeps]
-            run_options[RUN_OPTION_KEY] = self.noise.to_dict()
-            self._warn_foreign_executors(handles)
+        run_options = self._noise_run_options(handles)
         plan_options = {**self.options, **run_options}
         sweep_plans = [chunk_plan(sweep.circuit, shots, self.chunk_shots, plan_options) for sweep in sweeps]
         circuits: list[QuantumCircuit] = []
@@ -311,6 +307,14 @@ class DistributedQVM:
                 f"but {', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''} run chunks themselves and would ignore "
                 "them; give those settings to their provider (e.g. aer_options=) or leave those nodes out"
             )
+
+    def _noise_run_options(self, handles: Sequence[NodeHandle]) -> dict[str, Any]:
+        """Every chunk's run options: the canonical noise spec (none when ideal), which nodes
+        with their own executor are warned they must apply."""
+        if self.noise is None:
+            return {}
+        self._warn_foreign_executors(handles)
+        return {RUN_OPTION_KEY: self.noise.to_dict()}
 
     def _warn_foreign_executors(self, handles: Sequence[NodeHandle]) -> None:
         for handle in handles:
