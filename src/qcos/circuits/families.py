@@ -91,7 +91,7 @@ def build_random(params: Mapping[str, Any], seed: int) -> QuantumCircuit:
     import numpy as np
 
     n, depth = int(params["qubits"]), int(params["depth"])
-    density = float(params.get("density", 0.5) if params.get("density") is not None else 0.5)
+    density = 0.5 if params.get("density") is None else float(params["density"])
     rng = np.random.default_rng(seed)
     circuit = QuantumCircuit(n)
     for _ in range(depth):
