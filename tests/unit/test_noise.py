@@ -101,3 +101,19 @@ def test_a_fake_device_names_what_to_install_or_builds_its_model():
         with pytest.raises(ConfigError) as error:
             parse_noise({"backend": "fake_nowhere"}).build()
         assert "unknown device 'fake_nowhere'" in str(error.value)
+
+
+def test_a_worker_parses_a_shared_noise_spec_once_and_a_new_one_again(monkeypatch):
+    from qcos.circuits import noise as noise_module
+    from qcos.workers.aer import Runner
+
+    calls = []
+    real = noise_module.parse_noise
+    monkeypatch.setattr(noise_module, "parse_noise", lambda value, **kw: calls.append(value) or real(value, **kw))
+    runner = Runner({})
+    shared = {"readout": 0.02}
+    first = runner._noise(shared)
+    assert runner._noise(shared) is first and len(calls) == 1  # the chunks of one message share the mapping
+    other = runner._noise({"readout": 0.05})
+    assert len(calls) == 2 and other is not None and other.digest != first.digest
+    assert runner._noise(None) is None and runner._noise({}) is None
