@@ -28,7 +28,9 @@ DISPATCH_GPUS = cluster_gpus(config["cluster"])
 
 SETTINGS = RunSettings.from_config(config)
 PLAN = Plan.from_config(config)
-check_against_cluster(config, PLAN.specs, SETTINGS.transpile.basis_gates)
+check_against_cluster(
+    config, PLAN.specs, SETTINGS.transpile.basis_gates, widths=PLAN.spec_widths
+)
 ENV = "../../envs/qcos.yaml"
 
 

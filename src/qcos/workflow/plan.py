@@ -144,10 +144,15 @@ class Plan:
         batch = self.batch(batch) if isinstance(batch, str) else batch
         return [str(spec.params["path"]) for spec in batch.specs if spec.family == "qasm"]
 
+    @cached_property
+    def spec_widths(self) -> dict[str, int | None]:
+        """Each circuit's width in qubits by id, computed once (a ``qasm`` circuit's file is read here only)."""
+        return {spec.id: spec_width(spec) for spec in self.specs}
+
     def width(self, batch: Batch | str) -> int | None:
         """The widest circuit of a batch in qubits (None if no circuit's width is known here)."""
         batch = self.batch(batch) if isinstance(batch, str) else batch
-        widths = [w for spec in batch.specs if (w := spec_width(spec)) is not None]
+        widths = [w for spec_id in batch.ids if (w := self.spec_widths[spec_id]) is not None]
         return max(widths) if widths else None
 
     def __iter__(self) -> Iterator[Batch]:

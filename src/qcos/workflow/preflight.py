@@ -103,12 +103,17 @@ def cluster_max_qubits(entries: Sequence[Mapping[str, Any]]) -> tuple[int, str] 
 
 
 def check_widths(specs: Sequence[CircuitSpec], entries: Sequence[Mapping[str, Any]],
-                 base_dir: Path | None = None) -> None:
-    """Refuse circuits wider than every node of the cluster, naming them and the limit."""
+                 base_dir: Path | None = None, widths: Mapping[str, int | None] | None = None) -> None:
+    """Refuse circuits wider than every node of the cluster, naming them and the limit.
+
+    ``widths`` (circuit id -> qubits, e.g. :attr:`Plan.spec_widths`) saves reading QASM files again.
+    """
     limit = cluster_max_qubits(entries)
     if limit is None:
         return
-    too_wide = [(spec.id, w) for spec in specs if (w := spec_width(spec, base_dir)) is not None and w > limit[0]]
+    too_wide = [(spec.id, w) for spec in specs
+                if (w := widths[spec.id] if widths is not None else spec_width(spec, base_dir)) is not None
+                and w > limit[0]]
     if too_wide:
         listed = ", ".join(f"{cid} ({w} qubits)" for cid, w in too_wide[:5])
         more = f" and {len(too_wide) - 5} more" if len(too_wide) > 5 else ""
@@ -117,7 +122,7 @@ def check_widths(specs: Sequence[CircuitSpec], entries: Sequence[Mapping[str, An
 
 
 def check_against_cluster(config: Mapping[str, Any], specs: Sequence[CircuitSpec], default_basis: Sequence[str],
-                          base_dir: Path | None = None) -> None:
+                          base_dir: Path | None = None, widths: Mapping[str, int | None] | None = None) -> None:
     """Both checks, at parse time: an error stops the run before any job."""
     check_basis_gates(config.get("transpile") or {}, default_basis)
-    check_widths(specs, config["cluster"], base_dir)
+    check_widths(specs, config["cluster"], base_dir, widths)
