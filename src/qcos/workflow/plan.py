@@ -52,10 +52,6 @@ class Batch:
         """The batch's circuits as plain mappings (the transpile rule's parameter)."""
         return list(self._dicts)
 
-    def digest(self) -> str:
-        """SHA-256 of the batch's circuits (a rule parameter: editing them reruns the batch)."""
-        return digest(self.spec_dicts())
-
 
 def batch_id(family: str, family_entry: int, chunk: int) -> str:
     return f"{family}-{family_entry}-{chunk:04d}"
