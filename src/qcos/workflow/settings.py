@@ -125,7 +125,7 @@ class RunSettings:
         for entry in self.cluster:
             name = str(entry.get("provider"))
             if name in LOCAL_PROVIDERS:
-                count = int(entry.get("n_nodes", _provider_default(name, "n_nodes", 1)))
+                count = _node_count(entry)
                 nodes += count
                 gpus += count if name in GPU_PROVIDERS else 0
         return nodes, gpus
@@ -144,7 +144,7 @@ class RunSettings:
         for entry in self.cluster:
             name = str(entry.get("provider"))
             if name in LOCAL_PROVIDERS:
-                count = int(entry.get("n_nodes", _provider_default(name, "n_nodes", 1)))
+                count = _node_count(entry)
                 set_threads = (entry.get("aer_options") or {}).get("max_parallel_threads")
                 threads = 1 if set_threads is None else int(set_threads)
                 per_node = 1 if name in GPU_PROVIDERS else threads if threads > 0 else os.cpu_count() or 1
@@ -170,7 +170,7 @@ class RunSettings:
         cpu = [e for e in entries if str(e.get("provider")) in LOCAL_PROVIDERS - GPU_PROVIDERS]
         if threads is None or not cpu:
             return entries
-        nodes = sum(int(e.get("n_nodes", _provider_default(str(e["provider"]), "n_nodes", 1))) for e in cpu)
+        nodes = sum(_node_count(e) for e in cpu)
         for entry in cpu:
             options = dict(entry.get("aer_options") or {})
             options.setdefault("max_parallel_threads", max(1, int(threads) // max(1, nodes)))
@@ -188,6 +188,11 @@ def digest(data: Any) -> str:
 
 def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str)) if value is not None else None
+
+
+def _node_count(entry: Mapping[str, Any]) -> int:
+    """The nodes a cluster entry starts: its ``n_nodes``, else its provider's default."""
+    return int(entry.get("n_nodes", _provider_default(str(entry.get("provider")), "n_nodes", 1)))
 
 
 def _provider_default(name: str, argument: str, fallback: int) -> int:
