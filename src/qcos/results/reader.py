@@ -9,7 +9,7 @@ from typing import Any
 from pathlib import Path
 
 from qcos.results.counts import ResultsError, write_if_changed
-from qcos.results.store import CircuitRecord, legacy_counts_json, read_counts_table
+from qcos.results.store import CircuitRecord, iter_records, legacy_counts_json, read_counts_table
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +50,7 @@ class Results:
 
     def records(self) -> Iterator[CircuitRecord]:
         """Every circuit's record, batch after batch."""
-        for path in self.tables():
-            yield from read_counts_table(path)
+        yield from iter_records(self.tables())
 
     def get(self, circuit_id: str) -> CircuitRecord:
         """One circuit's record; ResultsError names close ids when there is none."""
