@@ -26,6 +26,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503})
 #: How a qcos bridge labels an error that any node would give for that circuit
 #: (the ``X-Qcos-Error-Cause`` header, or a batch result's ``cause``).
 CIRCUIT_CAUSE = "circuit"
+#: The HTTP header that carries that label (header names are case-insensitive).
+CAUSE_HEADER = "X-Qcos-Error-Cause"
 
 
 class QcosError(Exception):

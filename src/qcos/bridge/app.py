@@ -26,7 +26,7 @@ from qcos.bridge.models import BatchRequest, CircuitRequest, describe_validation
 from qcos.bridge.settings import BridgeSettings
 from qcos.bridge.workers import BridgePool, Job
 from qcos.circuits.noise import parse_noise
-from qcos.exceptions import PoolUnavailable, QcosError
+from qcos.exceptions import CAUSE_HEADER, CIRCUIT_CAUSE, PoolUnavailable, QcosError
 from qcos.workers import Outcome, jobs
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ STATUS_OF = {jobs.OK: 200, jobs.QASM: 400, jobs.CIRCUIT: 422, jobs.SIMULATION: 4
              jobs.POISON: 422, jobs.TIMEOUT: 504, jobs.CRASHED: 500, jobs.NOT_RUN: 503}
 #: Header (and batch item field ``cause``) marking errors any node would give for the circuit:
 #: clients such as ``custom_rest`` neither retry them nor send the circuit to another node.
-CAUSE_HEADER = "X-Qcos-Error-Cause"
 
 
 class SafeJSONResponse(JSONResponse):
@@ -121,9 +120,9 @@ def _add_routes(app: FastAPI, settings: BridgeSettings, pool: BridgePool, auth: 
             return SafeJSONResponse({"counts": result.counts})
         headers = {"Retry-After": "1"} if result.code == jobs.NOT_RUN else None
         if result.circuit_caused:
-            headers = {CAUSE_HEADER: "circuit"}
+            headers = {CAUSE_HEADER: CIRCUIT_CAUSE}
         raise HTTPProblem(STATUS_OF.get(result.code, 500), result.message, headers=headers,
-                          extra={"cause": "circuit"} if result.circuit_caused else None)
+                          extra={"cause": CIRCUIT_CAUSE} if result.circuit_caused else None)
 
     @app.post("/run-batch")
     async def run_batch(request: Request) -> SafeJSONResponse:
@@ -190,7 +189,7 @@ def _batch_item(result: Outcome) -> dict[str, Any]:
         return {"counts": result.counts}
     item: dict[str, Any] = {"error": result.message, "status": STATUS_OF.get(result.code, 500)}
     if result.circuit_caused:
-        item["cause"] = "circuit"
+        item["cause"] = CIRCUIT_CAUSE
     return item
 
 

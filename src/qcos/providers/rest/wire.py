@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from qcos.counts import Counts, counts_problem
 from qcos.exceptions import (
+    CAUSE_HEADER,
     CircuitError,
     NodeExecutionError,
     QasmError,
@@ -21,9 +22,6 @@ if TYPE_CHECKING:
     from qiskit import QuantumCircuit
 
 logger = logging.getLogger(__name__)
-
-#: How a qcos bridge labels an error that any node would give for this circuit (never retried).
-CAUSE_HEADER = "x-qcos-error-cause"
 
 
 def qasm_text(circuit: QuantumCircuit) -> str:
